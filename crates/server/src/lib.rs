@@ -1,0 +1,2 @@
+//! The pushwire server: one hub, four transports (WebSocket, SSE, long and short polling) on a raw tokio listener. (under construction).
+#![deny(missing_docs)]

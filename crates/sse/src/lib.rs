@@ -1,0 +1,2 @@
+//! Server-Sent Events: encoder, WHATWG-exact incremental parser and a reconnecting EventSource client. (under construction).
+#![deny(missing_docs)]
