@@ -1,0 +1,729 @@
+//! Owned request and response heads, and the incremental parser that produces them.
+//!
+//! `httparse` does the syntax work. Around it, [`HeadParser`] adds what a server facing
+//! hostile peers needs: it remembers how far it has scanned, so a head trickling in one byte
+//! per packet costs O(n) in total rather than O(n²) (the quadratic re-parse behind
+//! tungstenite CVE-2023-43669 and hyper 3900a238); it applies every limit to bytes
+//! *buffered*, byte by byte in arrival order, so the outcome never depends on how TCP split
+//! the input (h11 #182); and it only hands `httparse` a complete head, once.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::error::{CapacityError, Error, ProtocolError};
+use crate::headers::{Headers, is_tchar, is_token, trim_ows};
+use crate::limits::Limits;
+use crate::query;
+
+/// The outcome of feeding bytes to a parser: a finished value, or "need more bytes".
+///
+/// Shaped like `httparse::Status`: needing more input is never an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status<T> {
+    /// A complete value.
+    Complete(T),
+    /// The input ends before the value does: read more and call again.
+    Partial,
+}
+
+impl<T> Status<T> {
+    /// Is this `Complete`?
+    pub fn is_complete(&self) -> bool {
+        matches!(self, Status::Complete(_))
+    }
+
+    /// The complete value, if any.
+    pub fn complete(self) -> Option<T> {
+        match self {
+            Status::Complete(t) => Some(t),
+            Status::Partial => None,
+        }
+    }
+}
+
+/// The HTTP version of a message. Only HTTP/1.0 and HTTP/1.1 exist on this wire; any other
+/// well-formed version is [`Error::UnsupportedVersion`] (505).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// HTTP/1.0: connections close after each message unless `Connection: keep-alive`.
+    Http10,
+    /// HTTP/1.1: connections persist unless `Connection: close`.
+    Http11,
+}
+
+impl Version {
+    /// `"HTTP/1.0"` or `"HTTP/1.1"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A request method (RFC 9110 §9). Methods are case-sensitive: `get` is an extension
+/// method, not `GET`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// `GET`
+    Get,
+    /// `HEAD`: the response has no body.
+    Head,
+    /// `POST`
+    Post,
+    /// `PUT`
+    Put,
+    /// `DELETE`
+    Delete,
+    /// `CONNECT`: the target is in authority-form.
+    Connect,
+    /// `OPTIONS`
+    Options,
+    /// `TRACE`
+    Trace,
+    /// `PATCH`
+    Patch,
+    /// Any other token.
+    Extension(Box<str>),
+}
+
+impl Method {
+    /// Parses a method token; anything that is not a token is
+    /// `Error::Protocol(ProtocolError::Method)`.
+    pub fn from_token(s: &str) -> Result<Method, Error> {
+        Ok(match s {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            "CONNECT" => Method::Connect,
+            "OPTIONS" => Method::Options,
+            "TRACE" => Method::Trace,
+            "PATCH" => Method::Patch,
+            other if is_token(other.as_bytes()) => Method::Extension(other.into()),
+            _ => return Err(Error::Protocol(ProtocolError::Method)),
+        })
+    }
+
+    /// The method as sent on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Connect => "CONNECT",
+            Method::Options => "OPTIONS",
+            Method::Trace => "TRACE",
+            Method::Patch => "PATCH",
+            Method::Extension(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A parsed request head.
+///
+/// Fields are public so tests and other crates can build one directly; a head produced by
+/// [`parse_request`] / [`HeadParser`] has also passed the RFC 9112 §3.2 `Host` checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The method.
+    pub method: Method,
+    /// The request-target exactly as received (origin-, absolute-, authority- or
+    /// asterisk-form).
+    pub target: String,
+    /// The version from the request line.
+    pub version: Version,
+    /// The header fields in order.
+    pub headers: Headers,
+}
+
+impl Request {
+    /// A request with no headers (for tests and for clients building one to encode).
+    pub fn new(method: Method, target: impl Into<String>) -> Self {
+        Request {
+            method,
+            target: target.into(),
+            version: Version::Http11,
+            headers: Headers::new(),
+        }
+    }
+
+    /// The path: `/a/b` for both `/a/b?x` and `http://host/a/b?x` (an absolute-form target
+    /// with an empty path gives `/`). Not percent-decoded.
+    pub fn path(&self) -> &str {
+        query::split_target(&self.target).1
+    }
+
+    /// The raw query string after `?`, if any (not decoded).
+    pub fn query(&self) -> Option<&str> {
+        query::split_target(&self.target).2
+    }
+
+    /// Every query parameter in order, percent-decoded with `+` as space. Invalid UTF-8
+    /// becomes U+FFFD.
+    pub fn query_pairs(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+        query::pairs(self.query().unwrap_or(""))
+    }
+
+    /// The first query parameter whose decoded name is `name`, decoded.
+    ///
+    /// ```
+    /// let req = pushwire_http::Request::new(pushwire_http::Method::Get, "/poll?topic=a%2Eb&since=E-1+2");
+    /// assert_eq!(req.query_param("topic").as_deref(), Some("a.b"));
+    /// assert_eq!(req.query_param("since").as_deref(), Some("E-1 2"));
+    /// assert_eq!(req.query_param("nope"), None);
+    /// ```
+    pub fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// The host the request is for: the authority of an absolute-form target (RFC 9112
+    /// §3.2.2: it overrides `Host`), else the `Host` header. Includes any port.
+    pub fn host(&self) -> Option<&str> {
+        match query::split_target(&self.target).0 {
+            Some(authority) => Some(authority),
+            None => self.headers.get_str("host"),
+        }
+    }
+
+    /// Does the client want the connection kept open after this exchange (RFC 9112 §9.3)?
+    /// HTTP/1.1: yes unless `Connection: close`; HTTP/1.0: only with
+    /// `Connection: keep-alive`.
+    pub fn keep_alive(&self) -> bool {
+        keep_alive(self.version, &self.headers)
+    }
+
+    /// Does the request ask to switch protocols (`Connection: upgrade` and an `Upgrade`
+    /// header, RFC 9110 §7.8)?
+    pub fn is_upgrade(&self) -> bool {
+        self.headers.contains_token("connection", "upgrade") && self.headers.contains("upgrade")
+    }
+
+    /// Does the request ask to switch to `protocol` (case-insensitive, e.g. `websocket`)?
+    pub fn is_upgrade_to(&self, protocol: &str) -> bool {
+        self.headers.contains_token("connection", "upgrade")
+            && self.headers.contains_token("upgrade", protocol)
+    }
+
+    /// Does the client wait for `100 Continue` before sending the body (RFC 9110 §10.1.1)?
+    /// Only HTTP/1.1 clients may; an HTTP/1.0 `Expect` is ignored.
+    pub fn expects_continue(&self) -> bool {
+        self.version == Version::Http11
+            && self
+                .headers
+                .get("expect")
+                .is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"))
+    }
+}
+
+/// A parsed response head (client role).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The version from the status line.
+    pub version: Version,
+    /// The three-digit status code.
+    pub status: u16,
+    /// The reason phrase (may be empty; carries no meaning).
+    pub reason: String,
+    /// The header fields in order.
+    pub headers: Headers,
+}
+
+impl Response {
+    /// Will the server keep the connection open after this response (RFC 9112 §9.3)?
+    pub fn keep_alive(&self) -> bool {
+        keep_alive(self.version, &self.headers)
+    }
+
+    /// Is this a `101 Switching Protocols` to `protocol` (case-insensitive)?
+    pub fn is_upgrade_to(&self, protocol: &str) -> bool {
+        self.status == 101
+            && self.headers.contains_token("connection", "upgrade")
+            && self.headers.contains_token("upgrade", protocol)
+    }
+}
+
+fn keep_alive(version: Version, headers: &Headers) -> bool {
+    if headers.contains_token("connection", "close") {
+        return false;
+    }
+    match version {
+        Version::Http11 => true,
+        Version::Http10 => headers.contains_token("connection", "keep-alive"),
+    }
+}
+
+/// Parses one request head from the start of `buf`.
+///
+/// Returns `Complete((request, head_len))`, where the bytes after `head_len` belong to the
+/// body or the next pipelined request, or `Partial`. Every call scans `buf` from its start;
+/// a connection that reads more and calls again should use a [`HeadParser`], which does not.
+///
+/// ```
+/// use pushwire_http::{Limits, Status, parse_request};
+/// let buf = b"GET /events?topic=x HTTP/1.1\r\nHost: a\r\n\r\nrest";
+/// let Status::Complete((req, n)) = parse_request(buf, &Limits::default())? else { panic!() };
+/// assert_eq!((req.path(), n), ("/events", 41));
+/// # Ok::<(), pushwire_http::Error>(())
+/// ```
+pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Status<(Request, usize)>, Error> {
+    HeadParser::new(limits).parse_request(buf)
+}
+
+/// Parses one response head from the start of `buf` (client role); see [`parse_request`].
+pub fn parse_response(buf: &[u8], limits: &Limits) -> Result<Status<(Response, usize)>, Error> {
+    HeadParser::new(limits).parse_response(buf)
+}
+
+/// Which kind of head a [`HeadParser`] scan is looking at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Request,
+    Response,
+}
+
+/// Where the scan of the current head stands. Every field is a position in the caller's
+/// buffer, which must keep its first bytes between calls.
+#[derive(Debug, Clone, Default)]
+struct Scan {
+    /// Next byte to examine; everything before it has passed every per-byte check.
+    pos: usize,
+    /// Where the start line begins (after the empty lines RFC 9112 §2.2 lets us skip).
+    start: Option<usize>,
+    /// First SP of a request line: the method ends there, the target starts after it.
+    first_sp: Option<usize>,
+    /// Has the request-target ended (second SP or line end)?
+    target_done: bool,
+    /// Has the start line ended (and passed `httparse`)?
+    start_line_done: bool,
+    /// Where the current line starts.
+    line_start: usize,
+    /// Complete header lines so far.
+    header_lines: usize,
+}
+
+/// An incremental head parser that never re-scans bytes it has seen.
+///
+/// Keep one per connection and call [`HeadParser::parse_request`] (or
+/// [`HeadParser::parse_response`]) with the connection's whole read buffer each time more
+/// bytes arrive: the buffer must start at the head's first byte and only grow between
+/// calls. On `Complete((head, n))` the caller splits `n` bytes off the buffer, and the parser
+/// is ready for the next head. On `Err` the parser stays errored and returns the same error.
+///
+/// ```
+/// use pushwire_http::{HeadParser, Limits, Status};
+/// let mut parser = HeadParser::new(&Limits::default());
+/// let wire = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+/// let mut buf = Vec::new();
+/// for &b in &wire[..wire.len() - 1] {
+///     buf.push(b);
+///     assert_eq!(parser.parse_request(&buf)?, Status::Partial);
+/// }
+/// buf.push(b'\n');
+/// assert!(parser.parse_request(&buf)?.is_complete());
+/// # Ok::<(), pushwire_http::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct HeadParser {
+    limits: Limits,
+    scan: Scan,
+    errored: Option<Error>,
+}
+
+impl HeadParser {
+    /// A parser applying `limits`.
+    pub fn new(limits: &Limits) -> Self {
+        HeadParser {
+            limits: limits.clone(),
+            scan: Scan::default(),
+            errored: None,
+        }
+    }
+
+    /// Forgets the head in progress (and any error): the next call starts a new head.
+    pub fn reset(&mut self) {
+        self.scan = Scan::default();
+        self.errored = None;
+    }
+
+    /// Bytes of the current head examined so far.
+    pub fn scanned(&self) -> usize {
+        self.scan.pos
+    }
+
+    /// Feeds the buffer holding a request head; see the type docs.
+    pub fn parse_request(&mut self, buf: &[u8]) -> Result<Status<(Request, usize)>, Error> {
+        let end = match self.scan_for_end(buf, Role::Request)? {
+            Some(end) => end,
+            None => return Ok(Status::Partial),
+        };
+        let out = build_request(buf.get(..end).unwrap_or(buf), &self.limits);
+        self.finish(out.map(|r| Status::Complete((r, end))))
+    }
+
+    /// Feeds the buffer holding a response head; see the type docs.
+    pub fn parse_response(&mut self, buf: &[u8]) -> Result<Status<(Response, usize)>, Error> {
+        let end = match self.scan_for_end(buf, Role::Response)? {
+            Some(end) => end,
+            None => return Ok(Status::Partial),
+        };
+        let out = build_response(buf.get(..end).unwrap_or(buf));
+        self.finish(out.map(|r| Status::Complete((r, end))))
+    }
+
+    fn finish<T>(&mut self, out: Result<T, Error>) -> Result<T, Error> {
+        match out {
+            Ok(v) => {
+                self.scan = Scan::default();
+                Ok(v)
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    fn fail(&mut self, e: Error) -> Error {
+        self.errored = Some(e.clone());
+        e
+    }
+
+    /// Examines the bytes not yet seen, one at a time and in order, so each limit trips at
+    /// the same byte however the input was split. Returns the head length once the empty
+    /// line ending the head has been seen.
+    fn scan_for_end(&mut self, buf: &[u8], role: Role) -> Result<Option<usize>, Error> {
+        if let Some(e) = &self.errored {
+            return Err(e.clone());
+        }
+        if buf.len() < self.scan.pos {
+            // The caller dropped bytes we had examined: start over rather than misread.
+            self.scan = Scan::default();
+        }
+        match self.scan.advance(buf, role, &self.limits) {
+            Ok(end) => Ok(end),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+}
+
+impl Scan {
+    fn advance(&mut self, buf: &[u8], role: Role, limits: &Limits) -> Result<Option<usize>, Error> {
+        let max_head = limits.max_head_bytes;
+        let max_uri = limits.max_uri_len;
+        let max_headers = limits.max_headers;
+        let s = self;
+        while let Some(&b) = buf.get(s.pos) {
+            let pos = s.pos;
+            // RFC 6585 §5 / h11 #182: the limit is on bytes buffered, checked per byte.
+            if pos >= max_head {
+                return Err(CapacityError::HeadTooLarge.into());
+            }
+            s.pos += 1;
+            let start = match s.start {
+                Some(start) => start,
+                // RFC 9112 §2.2: "a server that is expecting to receive and parse a
+                // request-line SHOULD ignore at least one empty line (CRLF) received prior
+                // to the request-line". httparse re-checks these bytes for bare CRs.
+                None if b == b'\r' || b == b'\n' => continue,
+                None => {
+                    s.start = Some(pos);
+                    s.line_start = pos;
+                    pos
+                }
+            };
+            if !s.start_line_done {
+                if role == Role::Request && !s.target_done {
+                    match s.first_sp {
+                        None if b == b' ' => s.first_sp = Some(pos),
+                        // A method byte that is no tchar: fail now, not after 16 KiB of
+                        // garbage (a TLS ClientHello on the plain port, say).
+                        None if !is_tchar(b) && b != b'\r' && b != b'\n' => {
+                            return Err(ProtocolError::Method.into());
+                        }
+                        None => {}
+                        Some(_) if matches!(b, b' ' | b'\r' | b'\n') => s.target_done = true,
+                        Some(sp) if pos - sp > max_uri => {
+                            return Err(CapacityError::UriTooLong.into());
+                        }
+                        Some(_) => {}
+                    }
+                }
+                if b == b'\n' {
+                    s.start_line_done = true;
+                    s.line_start = pos + 1;
+                    // Check the start line now, so a bad one fails at its end rather than
+                    // after the whole head. httparse answers Partial (it wants headers) or
+                    // an error about the start line.
+                    let line = buf.get(..=pos).unwrap_or(buf);
+                    check_start_line(line, start, role)?;
+                }
+                continue;
+            }
+            if b == b'\n' {
+                let line = buf.get(s.line_start..pos).unwrap_or(&[]);
+                if line.is_empty() || line == b"\r" {
+                    return Ok(Some(pos + 1));
+                }
+                s.header_lines += 1;
+                if s.header_lines > max_headers {
+                    return Err(CapacityError::TooManyHeaders.into());
+                }
+                s.line_start = pos + 1;
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Runs httparse on a buffer ending with the start line's LF.
+fn check_start_line(line: &[u8], start: usize, role: Role) -> Result<(), Error> {
+    let r = match role {
+        Role::Request => httparse::Request::new(&mut []).parse(line).map(|_| ()),
+        Role::Response => httparse::Response::new(&mut []).parse(line).map(|_| ()),
+    };
+    match r {
+        Ok(()) | Err(httparse::Error::TooManyHeaders) => Ok(()),
+        // httparse reads `HTTP/1.10` as `HTTP/1.1` followed by a stray byte; name the
+        // version as the broken part.
+        Err(httparse::Error::NewLine)
+            if role == Role::Request
+                && !line
+                    .windows(2)
+                    .any(|w| matches!(w, [b'\r', n] if *n != b'\n')) =>
+        {
+            let l = line.get(start..).unwrap_or(&[]);
+            let l = l.strip_suffix(b"\n").unwrap_or(l);
+            let l = l.strip_suffix(b"\r").unwrap_or(l);
+            match l.rsplit(|&b| b == b' ').next() {
+                Some(b"HTTP/1.0" | b"HTTP/1.1") => Err(ProtocolError::LineEnding.into()),
+                _ => Err(classify_version(l, role)),
+            }
+        }
+        Err(e) => Err(map_httparse_error(e, line, start, role)),
+    }
+}
+
+/// How many header array slots a complete head needs: its line count bounds it.
+fn header_slots(head: &[u8]) -> usize {
+    head.iter().filter(|&&b| b == b'\n').count()
+}
+
+fn build_request(head: &[u8], limits: &Limits) -> Result<Request, Error> {
+    let bytes = Bytes::copy_from_slice(head);
+    let mut slots = vec![httparse::EMPTY_HEADER; header_slots(head)];
+    let mut req = httparse::Request::new(&mut slots);
+    match req.parse(&bytes) {
+        Ok(httparse::Status::Complete(_)) => {}
+        // The scan saw the empty line, so httparse cannot want more; treat it as a syntax
+        // error rather than loop.
+        Ok(httparse::Status::Partial) => return Err(ProtocolError::LineEnding.into()),
+        Err(e) => {
+            return Err(map_httparse_error(
+                e,
+                head,
+                first_non_empty(head),
+                Role::Request,
+            ));
+        }
+    }
+    let method = Method::from_token(req.method.unwrap_or(""))?;
+    let target = req.path.unwrap_or("");
+    if target.len() > limits.max_uri_len {
+        return Err(CapacityError::UriTooLong.into());
+    }
+    let version = match req.version {
+        Some(0) => Version::Http10,
+        Some(1) => Version::Http11,
+        _ => return Err(Error::UnsupportedVersion),
+    };
+    let headers = own_headers(&bytes, req.headers);
+    check_host(version, &headers)?;
+    Ok(Request {
+        method,
+        target: target.to_owned(),
+        version,
+        headers,
+    })
+}
+
+fn build_response(head: &[u8]) -> Result<Response, Error> {
+    let bytes = Bytes::copy_from_slice(head);
+    let mut slots = vec![httparse::EMPTY_HEADER; header_slots(head)];
+    let mut res = httparse::Response::new(&mut slots);
+    match res.parse(&bytes) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(ProtocolError::LineEnding.into()),
+        Err(e) => {
+            return Err(map_httparse_error(
+                e,
+                head,
+                first_non_empty(head),
+                Role::Response,
+            ));
+        }
+    }
+    let version = match res.version {
+        Some(0) => Version::Http10,
+        Some(1) => Version::Http11,
+        _ => return Err(Error::UnsupportedVersion),
+    };
+    let status = res.code.ok_or(ProtocolError::StatusLine)?;
+    if !(100..=999).contains(&status) {
+        return Err(ProtocolError::StatusLine.into());
+    }
+    Ok(Response {
+        version,
+        status,
+        reason: res.reason.unwrap_or("").to_owned(),
+        headers: own_headers(&bytes, res.headers),
+    })
+}
+
+/// Copies httparse's borrowed fields into a [`Headers`] sharing the one `Bytes` of the head.
+fn own_headers(bytes: &Bytes, parsed: &[httparse::Header<'_>]) -> Headers {
+    let mut headers = Headers::with_capacity(parsed.len());
+    for h in parsed {
+        let name = bytes.slice_ref(h.name.as_bytes());
+        let value = bytes.slice_ref(trim_ows(h.value));
+        headers.push_unchecked(name, value);
+    }
+    headers
+}
+
+/// RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any
+/// HTTP/1.1 request message that lacks a Host header field and to any request message that
+/// contains more than one Host header field line or a Host header field with an invalid
+/// field value."
+fn check_host(version: Version, headers: &Headers) -> Result<(), Error> {
+    let mut hosts = headers.get_all("host");
+    match (hosts.next(), hosts.next()) {
+        (None, _) if version == Version::Http11 => Err(ProtocolError::MissingHost.into()),
+        (None, _) => Ok(()),
+        (Some(_), Some(_)) => Err(ProtocolError::DuplicateHost.into()),
+        (Some(v), None) if v.iter().all(|&b| is_host_byte(b)) => Ok(()),
+        (Some(_), None) => Err(ProtocolError::InvalidHost.into()),
+    }
+}
+
+/// Bytes of `uri-host [":" port]`: reg-name (unreserved, pct-encoded, sub-delims), IP
+/// literals in brackets, and the port separator.
+fn is_host_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'%'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'['
+                | b']'
+        )
+}
+
+fn first_non_empty(head: &[u8]) -> usize {
+    head.iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(0)
+}
+
+/// Turns an httparse error into the precise rule broken. Runs only on the error path, so it
+/// may look at the head again.
+fn map_httparse_error(e: httparse::Error, head: &[u8], start: usize, role: Role) -> Error {
+    let from_start = head.get(start..).unwrap_or(&[]);
+    let start_line = from_start.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let start_line = start_line.strip_suffix(b"\r").unwrap_or(start_line);
+    match e {
+        httparse::Error::Version => classify_version(start_line, role),
+        httparse::Error::Token => {
+            let method = start_line.split(|&b| b == b' ').next().unwrap_or(&[]);
+            if role == Role::Request && !is_token(method) {
+                ProtocolError::Method.into()
+            } else {
+                ProtocolError::Target.into()
+            }
+        }
+        httparse::Error::Status => ProtocolError::StatusLine.into(),
+        httparse::Error::TooManyHeaders => CapacityError::TooManyHeaders.into(),
+        httparse::Error::NewLine | httparse::Error::HeaderName | httparse::Error::HeaderValue => {
+            classify_field_error(e, head, start)
+        }
+    }
+}
+
+/// 505 for a well-formed `HTTP/x.y` we do not speak (RFC 9110 §15.6.6), 400 for garbage.
+fn classify_version(start_line: &[u8], role: Role) -> Error {
+    let token = match role {
+        Role::Request => start_line.rsplit(|&b| b == b' ').next(),
+        Role::Response => start_line.split(|&b| b == b' ').next(),
+    }
+    .unwrap_or(&[]);
+    match token {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            Error::UnsupportedVersion
+        }
+        _ => ProtocolError::Version.into(),
+    }
+}
+
+/// Names the header-line rule behind an httparse field error.
+fn classify_field_error(e: httparse::Error, head: &[u8], start: usize) -> Error {
+    let from_start = head.get(start..).unwrap_or(&[]);
+    // A CR anywhere that is not followed by LF is a bare CR (RFC 9112 §2.2: MUST NOT
+    // be treated as a line ending; we reject the message).
+    let bare_cr = from_start
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\r' && from_start.get(i + 1) != Some(&b'\n'));
+    if bare_cr {
+        return ProtocolError::LineEnding.into();
+    }
+    for line in from_start.split(|&b| b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            return ProtocolError::ObsFold.into();
+        }
+        if let Some(colon) = line.iter().position(|&b| b == b':') {
+            let name = line.get(..colon).unwrap_or(&[]);
+            if matches!(name.last(), Some(b' ' | b'\t')) && is_token(trim_ows(name)) {
+                return ProtocolError::WhitespaceBeforeColon.into();
+            }
+        }
+    }
+    match e {
+        httparse::Error::HeaderValue => ProtocolError::HeaderValue.into(),
+        httparse::Error::NewLine => ProtocolError::LineEnding.into(),
+        _ => ProtocolError::HeaderName.into(),
+    }
+}
