@@ -51,18 +51,24 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod body;
 mod encode;
 pub mod entropy;
 mod error;
+mod framing;
 mod head;
 mod headers;
 mod limits;
 mod query;
 
+pub use body::{
+    BodyChunk, BodyDecoder, CONTINUE_RESPONSE, encode_chunk, encode_continue, encode_last_chunk,
+};
 pub use encode::{
     RequestHead, ResponseHead, encode_request_head, encode_response_head, reason_phrase,
 };
 pub use error::{CapacityError, Error, ProtocolError, UsageError};
+pub use framing::{BodyKind, content_length, request_body_kind, response_body_kind};
 pub use head::{
     HeadParser, Method, Request, Response, Status, Version, parse_request, parse_response,
 };
