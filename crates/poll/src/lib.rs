@@ -7,6 +7,8 @@
 //!   and `read_after`, producing a [`Batch`].
 //! - [`Topic`] (`wait`): a log shared between tasks, with `wait_after` for long polls.
 //! - [`json`]: the response bodies, hand-written.
+//! - [`request`]: `GET /poll` / `GET /long-poll` on pushwire-http types; [`Cors`] for
+//!   credentialed cross-origin polling.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -32,14 +34,18 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
+pub mod cors;
 pub mod cursor;
 pub mod error;
 pub mod json;
 pub mod log;
+pub mod request;
 pub mod wait;
 
 pub use config::Config;
+pub use cors::{Cors, CorsAllowed};
 pub use cursor::{Cursor, Epoch, Id, ReadPlan, Retained};
 pub use error::{CursorError, Error, QueryError};
 pub use log::{Batch, Log, Message};
+pub use request::{JsonResponse, PollKind, PollRequest};
 pub use wait::Topic;
