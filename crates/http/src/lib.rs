@@ -58,6 +58,8 @@ mod error;
 mod framing;
 mod head;
 mod headers;
+#[cfg(feature = "tokio")]
+pub mod io;
 mod limits;
 mod query;
 
