@@ -1,0 +1,434 @@
+//! The sans-IO connection: frames in, messages out; messages in, frames out; the close
+//! handshake and the keep-alive timers, with time passed in.
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::close::{CloseCode, CloseFrame, parse_close_payload};
+use crate::config::Config;
+use crate::error::{Error, UsageError};
+use crate::frame::{FrameDecoder, FrameHeader, OpCode, Role, Rsv, SharedFrame, encode_frame};
+use crate::message::{Message, MessageAssembler, Utf8Bytes};
+
+/// Where a connection is in its life (RFC 6455 §7).
+///
+/// ```text
+///            we close()              peer's Close
+///   Open ─────────────────► CloseSent ───────────► Closed
+///     │  peer's Close (echo queued)                  ▲
+///     └──────────────────────────────────────────────┘
+///   any state ── decode error / timeout ──► Failed (close frame queued if one can be sent)
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Data flows both ways.
+    Open,
+    /// We sent a close frame and wait for the peer's. Received data is still delivered;
+    /// nothing but the close can be sent.
+    CloseSent,
+    /// Both close frames were exchanged (ours may still be queued). The server now closes
+    /// the transport; the client waits for the server to do it (RFC 6455 §7.1.1).
+    Closed,
+    /// The connection failed; every call returns the same error.
+    Failed,
+}
+
+/// The sans-IO WebSocket connection (after the opening handshake).
+///
+/// Feed received bytes to [`Protocol::receive`], which returns messages (control frames
+/// included, for observability) and queues the automatic answers: a pong to the latest ping,
+/// the echo of the peer's close, the close frame that reports our error. Take them with
+/// [`Protocol::poll_transmit`] and write them. Encode outgoing messages with
+/// [`Protocol::send`]. Timers (close timeout, keep-alive) are driven quinn-style: call
+/// [`Protocol::handle_timeout`] with the current time whenever [`Protocol::poll_timeout`]
+/// passes, and after each read.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use pushwire_ws::{Config, Message, Protocol, frame::Role};
+/// let mut server = Protocol::new(Role::Server, &Config::default());
+/// // RFC 6455 §5.7: a masked "Hello" from a client.
+/// let mut rx = BytesMut::from(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58][..]);
+/// assert_eq!(server.receive(&mut rx)?, Some(Message::text("Hello")));
+/// let mut tx = BytesMut::new();
+/// server.send(&Message::text("Hello"), &mut tx)?;
+/// assert_eq!(&tx[..], b"\x81\x05Hello");
+/// # Ok::<(), pushwire_ws::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Protocol {
+    role: Role,
+    cfg: Config,
+    decoder: FrameDecoder,
+    assembler: MessageAssembler,
+    state: State,
+    error: Option<Error>,
+    /// The peer's close frame, once received.
+    peer_close: Option<Option<CloseFrame>>,
+    /// Control frames waiting for `poll_transmit`.
+    pending_pong: Option<Bytes>,
+    pending_ping: bool,
+    pending_close: Option<Option<CloseFrame>>,
+    /// Close timer: armed at the first `handle_timeout` after the closing handshake started.
+    close_deadline: Option<Instant>,
+    closing_started: bool,
+    /// Keep-alive: when to ping if the peer stays silent, and when to give up on it.
+    next_ping: Option<Instant>,
+    pong_deadline: Option<Instant>,
+    /// Bytes arrived since the last `handle_timeout` (the peer is alive).
+    activity: bool,
+    /// `src.len()` when `receive` last returned, to notice new bytes.
+    seen_len: usize,
+}
+
+impl Protocol {
+    /// A connection in `role` with `cfg`'s limits and timers.
+    pub fn new(role: Role, cfg: &Config) -> Protocol {
+        Protocol {
+            role,
+            cfg: cfg.clone(),
+            decoder: FrameDecoder::new(role, cfg),
+            assembler: MessageAssembler::new(cfg.max_message),
+            state: State::Open,
+            error: None,
+            peer_close: None,
+            pending_pong: None,
+            pending_ping: false,
+            pending_close: None,
+            close_deadline: None,
+            closing_started: false,
+            next_ping: None,
+            pong_deadline: None,
+            activity: false,
+            seen_len: 0,
+        }
+    }
+
+    /// Our role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The connection's state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The error that failed the connection, if it failed.
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    /// The peer's close frame, once received: `Some(None)` for a close without a code.
+    pub fn peer_close(&self) -> Option<&Option<CloseFrame>> {
+        self.peer_close.as_ref()
+    }
+
+    /// Is the connection over (closed or failed), so that the transport should be closed
+    /// once [`Protocol::poll_transmit`] has nothing left?
+    pub fn is_terminated(&self) -> bool {
+        matches!(self.state, State::Closed | State::Failed)
+    }
+
+    /// Allows RSV bits defined by a negotiated extension (see
+    /// [`FrameDecoder::set_allowed_rsv`]).
+    pub fn set_allowed_rsv(&mut self, rsv: Rsv) {
+        self.decoder.set_allowed_rsv(rsv);
+    }
+
+    /// How many more bytes complete the frame being received (a read-size hint).
+    pub fn read_hint(&self, src: &BytesMut) -> usize {
+        self.decoder.remaining(src)
+    }
+
+    /// Processes received bytes from the front of `src`; returns the next message.
+    ///
+    /// `Ok(None)`: more bytes are needed, or the connection is closed or closing and no more
+    /// messages will come (see [`Protocol::state`]). Control frames are returned too
+    /// (`Ping`, `Pong`, `Close`) after their automatic answer was queued. An error is
+    /// terminal: it queues a close frame with [`Error::close_code`] when one can still be
+    /// sent, and is returned again by every later call.
+    pub fn receive(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
+        if src.len() != self.seen_len {
+            self.activity = true;
+        }
+        let r = self.receive_inner(src);
+        self.seen_len = src.len();
+        r
+    }
+
+    fn receive_inner(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
+        loop {
+            match self.state {
+                State::Failed => {
+                    return Err(self.error.clone().unwrap_or(Error::Internal));
+                }
+                State::Closed => {
+                    // RFC 6455 §5.5.1: nothing may follow a close frame; discard it.
+                    src.clear();
+                    return Ok(None);
+                }
+                State::Open | State::CloseSent => {}
+            }
+            let frame = match self.decoder.decode(src) {
+                Err(e) => return Err(self.fail(e)),
+                Ok(Some(f)) => f,
+                Ok(None) => {
+                    if let Some((h, got)) = self.decoder.partial(src)
+                        && let Err(e) = self.assembler.on_partial(h, got)
+                    {
+                        return Err(self.fail(e));
+                    }
+                    return Ok(None);
+                }
+            };
+            match frame.header.opcode {
+                OpCode::Close => {
+                    let close = match parse_close_payload(&frame.payload) {
+                        Ok(c) => c,
+                        Err(e) => return Err(self.fail(e)),
+                    };
+                    if self.state == State::Open {
+                        // §5.5.1: "the endpoint MUST send a Close frame in response ...
+                        // typically echoing the status code it received".
+                        self.pending_close = Some(close.as_ref().map(|c| CloseFrame {
+                            code: c.code,
+                            reason: Utf8Bytes::default(),
+                        }));
+                        self.pending_pong = None;
+                    }
+                    self.state = State::Closed;
+                    self.closing_started = true;
+                    self.peer_close = Some(close.clone());
+                    return Ok(Some(Message::Close(close)));
+                }
+                OpCode::Ping => {
+                    if self.state == State::Open {
+                        // §5.5.3: answer "as soon as is practical"; only the latest ping
+                        // needs an answer, so a flood of pings queues one pong.
+                        self.pending_pong = Some(frame.payload.clone());
+                    }
+                    return Ok(Some(Message::Ping(frame.payload)));
+                }
+                OpCode::Pong => {
+                    self.pong_deadline = None;
+                    return Ok(Some(Message::Pong(frame.payload)));
+                }
+                OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                    match self.assembler.on_frame(frame) {
+                        Err(e) => return Err(self.fail(e)),
+                        Ok(Some(m)) => return Ok(Some(m)),
+                        Ok(None) => continue,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fails the connection: remembers `e`, queues the close frame the peer should get.
+    fn fail(&mut self, e: Error) -> Error {
+        self.decoder.fail(e.clone());
+        if matches!(self.state, State::Open)
+            && let Some(code) = e.close_code()
+        {
+            self.pending_close = Some(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::default(),
+            }));
+        }
+        self.pending_pong = None;
+        self.pending_ping = false;
+        self.state = State::Failed;
+        self.closing_started = true;
+        self.error = Some(e.clone());
+        e
+    }
+
+    /// Fails the connection from the outside, e.g. a slow consumer ([`Error::Policy`]): the
+    /// close frame for `e` is queued as for a decode error.
+    pub fn abort(&mut self, e: Error) -> Error {
+        if self.state == State::Failed {
+            return self.error.clone().unwrap_or(e);
+        }
+        self.fail(e)
+    }
+
+    /// Is anything queued for [`Protocol::poll_transmit`]?
+    pub fn wants_transmit(&self) -> bool {
+        self.pending_pong.is_some() || self.pending_ping || self.pending_close.is_some()
+    }
+
+    /// Appends the queued control frames (pong, keep-alive ping, close) to `dst`; returns
+    /// whether anything was written.
+    pub fn poll_transmit(&mut self, dst: &mut BytesMut) -> bool {
+        let mut wrote = false;
+        if let Some(p) = self.pending_pong.take() {
+            self.encode(OpCode::Pong, &p, dst);
+            wrote = true;
+        }
+        if std::mem::take(&mut self.pending_ping) {
+            self.encode(OpCode::Ping, b"", dst);
+            wrote = true;
+        }
+        if let Some(close) = self.pending_close.take() {
+            let mut payload = BytesMut::new();
+            // Codes queued here come from `close_code()` or the peer's valid frame.
+            if crate::close::encode_close_payload(close.as_ref(), &mut payload).is_ok() {
+                self.encode(OpCode::Close, &payload, dst);
+                wrote = true;
+            }
+        }
+        wrote
+    }
+
+    fn header(&self, opcode: OpCode) -> FrameHeader {
+        let mut h = FrameHeader::new(opcode, 0);
+        if self.role == Role::Client {
+            // §5.3: a fresh, unpredictable key per frame.
+            h.mask = Some(random_mask());
+        }
+        h
+    }
+
+    fn encode(&self, opcode: OpCode, payload: &[u8], dst: &mut BytesMut) {
+        encode_frame(&self.header(opcode), payload, dst);
+    }
+
+    /// Checks that `msg` may be sent now and returns its frame header (masked with a fresh
+    /// key for a client) and payload, for callers that write header and payload separately
+    /// (vectored writes without copying a large payload). Sending a `Close` moves to
+    /// [`State::CloseSent`].
+    pub fn prepare(&mut self, msg: &Message) -> Result<(FrameHeader, Bytes), Error> {
+        self.check_can_send()?;
+        let (op, payload) = msg.opcode_and_payload()?;
+        if op == OpCode::Close {
+            self.pending_pong = None;
+            self.state = State::CloseSent;
+            self.closing_started = true;
+        }
+        let mut header = self.header(op);
+        header.payload_len = payload.len() as u64;
+        Ok((header, payload))
+    }
+
+    fn check_can_send(&self) -> Result<(), Error> {
+        match self.state {
+            State::Open => Ok(()),
+            State::Failed => Err(self.error.clone().unwrap_or(Error::Internal)),
+            State::CloseSent | State::Closed => Err(UsageError::AlreadyClosed.into()),
+        }
+    }
+
+    /// Encodes `msg` as one frame into `dst`.
+    ///
+    /// Data after our close or the peer's is refused ([`UsageError::AlreadyClosed`]);
+    /// control payloads over 125 bytes and unsendable close codes are refused too.
+    pub fn send(&mut self, msg: &Message, dst: &mut BytesMut) -> Result<(), Error> {
+        // Pending control answers go first, so a pong never waits behind a large message.
+        self.poll_transmit(dst);
+        let (header, payload) = self.prepare(msg)?;
+        encode_frame(&header, &payload, dst);
+        Ok(())
+    }
+
+    /// Checks that a shared pre-encoded frame may be sent now (server role, open).
+    pub fn check_shared(&mut self, frame: &SharedFrame) -> Result<(), Error> {
+        if self.role == Role::Client {
+            return Err(UsageError::SharedFrameFromClient.into());
+        }
+        self.check_can_send()?;
+        if frame.opcode() == OpCode::Close {
+            self.state = State::CloseSent;
+            self.closing_started = true;
+        }
+        Ok(())
+    }
+
+    /// Starts the close handshake: encodes a close frame with `code` and `reason` into
+    /// `dst`. Does nothing if a close was already sent; after the peer's close (our echo is
+    /// queued) or a failure it does nothing either.
+    pub fn close(
+        &mut self,
+        code: CloseCode,
+        reason: &str,
+        dst: &mut BytesMut,
+    ) -> Result<(), Error> {
+        if self.state != State::Open {
+            return Ok(());
+        }
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason),
+        };
+        self.send(&Message::Close(Some(frame)), dst)
+    }
+
+    /// The next instant at which [`Protocol::handle_timeout`] has something to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.close_deadline, self.next_ping, self.pong_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Advances the timers to `now`: arms the close timer once closing started, queues a
+    /// keep-alive ping after `ping_interval` of silence, and fails with
+    /// [`Error::DeadPeer`] or [`Error::CloseTimeout`] when their time is up.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        if self.closing_started {
+            self.next_ping = None;
+            self.pong_deadline = None;
+            let deadline = *self
+                .close_deadline
+                .get_or_insert_with(|| now + self.cfg.close_timeout);
+            if now >= deadline {
+                if self.state != State::Failed {
+                    self.state = State::Failed;
+                    self.error = Some(Error::CloseTimeout);
+                }
+                return Err(self.error.clone().unwrap_or(Error::CloseTimeout));
+            }
+            return Ok(());
+        }
+        let Some(interval) = self.cfg.ping_interval else {
+            return Ok(());
+        };
+        if std::mem::take(&mut self.activity) {
+            self.pong_deadline = None;
+            self.next_ping = Some(now + interval);
+            return Ok(());
+        }
+        if let Some(d) = self.pong_deadline
+            && now >= d
+        {
+            return Err(self.fail(Error::DeadPeer));
+        }
+        match self.next_ping {
+            None => self.next_ping = Some(now + interval),
+            Some(t) if now >= t => {
+                self.pending_ping = true;
+                self.next_ping = Some(now + interval);
+                if self.pong_deadline.is_none() {
+                    self.pong_deadline = Some(now + self.cfg.pong_timeout);
+                }
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+}
+
+/// A masking key from the OS-seeded generator.
+fn random_mask() -> [u8; 4] {
+    let r = pushwire_http::entropy::random_u64().to_le_bytes();
+    [r[0], r[1], r[2], r[3]]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,373 @@
+//! Protocol tests: messages from RFC 6455 §5.7 vectors at every split, fragmentation,
+//! UTF-8, limits, the close handshake and the timers.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::close::CloseCode;
+use crate::error::{CapacityError, ProtocolError};
+
+/// Masks a list of (opcode byte, payload) frames as a client would.
+fn client_frames(frames: &[(u8, &[u8])]) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    for (b0, payload) in frames {
+        let mut h = FrameHeader::parse(&[*b0, 0]).unwrap().unwrap().0;
+        h.mask = Some([0xa1, 0xb2, 0xc3, 0xd4]);
+        encode_frame(&h, payload, &mut out);
+    }
+    out.to_vec()
+}
+
+/// Everything `receive` returns for `pieces`, ending with the error if one occurred,
+/// plus what `poll_transmit` produced.
+fn run(role: Role, cfg: &Config, pieces: &[&[u8]]) -> (Vec<Result<Message, Error>>, Vec<u8>) {
+    let mut p = Protocol::new(role, cfg);
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    let mut tx = BytesMut::new();
+    'outer: for piece in pieces {
+        buf.extend_from_slice(piece);
+        loop {
+            match p.receive(&mut buf) {
+                Ok(Some(m)) => out.push(Ok(m)),
+                Ok(None) => break,
+                Err(e) => {
+                    out.push(Err(e));
+                    break 'outer;
+                }
+            }
+        }
+    }
+    p.poll_transmit(&mut tx);
+    (out, tx.to_vec())
+}
+
+/// Runs `input` whole, byte by byte and split at every boundary; all must agree. The
+/// transmitted bytes are compared too for servers (clients mask with random keys).
+fn run_all_splits(role: Role, cfg: &Config, input: &[u8]) -> Vec<Result<Message, Error>> {
+    let (whole, tx) = run(role, cfg, &[input]);
+    let same = |(m, t): (Vec<Result<Message, Error>>, Vec<u8>), what: &str| {
+        assert_eq!(m, whole, "{what}");
+        if role == Role::Server {
+            assert_eq!(t, tx, "{what}");
+        }
+    };
+    let bytes: Vec<&[u8]> = input.chunks(1).collect();
+    same(run(role, cfg, &bytes), "byte by byte");
+    for i in 0..=input.len() {
+        let (a, b) = input.split_at(i);
+        same(run(role, cfg, &[a, b]), &format!("split at {i}"));
+    }
+    whole
+}
+
+fn cfg() -> Config {
+    Config::default()
+}
+
+#[test]
+fn rfc6455_5_7_messages_at_every_split() {
+    let hello = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+    assert_eq!(
+        run_all_splits(Role::Client, &cfg(), &hello),
+        vec![Ok(Message::text("Hello"))]
+    );
+    let masked = [
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
+    assert_eq!(
+        run_all_splits(Role::Server, &cfg(), &masked),
+        vec![Ok(Message::text("Hello"))]
+    );
+    let frag = [0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f];
+    assert_eq!(
+        run_all_splits(Role::Client, &cfg(), &frag),
+        vec![Ok(Message::text("Hello"))]
+    );
+    let ping = [0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+    assert_eq!(
+        run_all_splits(Role::Client, &cfg(), &ping),
+        vec![Ok(Message::Ping(Bytes::from_static(b"Hello")))]
+    );
+}
+
+#[test]
+fn rfc6455_5_5_2_ping_is_answered_with_pong_of_same_payload() {
+    let input = client_frames(&[(0x89, b"Hello")]);
+    let (msgs, tx) = run(Role::Server, &cfg(), &[&input]);
+    assert_eq!(msgs, vec![Ok(Message::Ping(Bytes::from_static(b"Hello")))]);
+    assert_eq!(tx, b"\x8a\x05Hello");
+}
+
+#[test]
+fn only_the_latest_of_several_pings_is_answered() {
+    let input = client_frames(&[(0x89, b"1"), (0x89, b"2"), (0x89, b"3")]);
+    let (_, tx) = run(Role::Server, &cfg(), &[&input]);
+    assert_eq!(tx, b"\x8a\x013");
+}
+
+#[test]
+fn rfc6455_5_4_control_frames_interleaved_in_fragments() {
+    let input = client_frames(&[
+        (0x01, b"Hel"),
+        (0x89, b"p"),
+        (0x00, b"l"),
+        (0x8a, b"q"),
+        (0x80, b"o"),
+    ]);
+    let got = run_all_splits(Role::Server, &cfg(), &input);
+    assert_eq!(
+        got,
+        vec![
+            Ok(Message::Ping(Bytes::from_static(b"p"))),
+            Ok(Message::Pong(Bytes::from_static(b"q"))),
+            Ok(Message::text("Hello")),
+        ]
+    );
+}
+
+#[test]
+fn rfc6455_5_4_continuation_without_start_is_1002() {
+    let input = client_frames(&[(0x80, b"x")]);
+    let got = run_all_splits(Role::Server, &cfg(), &input);
+    assert_eq!(got, vec![Err(ProtocolError::UnexpectedContinuation.into())]);
+    let (_, tx) = run(Role::Server, &cfg(), &[&input]);
+    assert_eq!(tx, b"\x88\x02\x03\xea", "close 1002 queued");
+}
+
+#[test]
+fn rfc6455_5_4_new_message_inside_fragmented_one_is_1002() {
+    let input = client_frames(&[(0x01, b"a"), (0x81, b"b")]);
+    assert_eq!(
+        run_all_splits(Role::Server, &cfg(), &input),
+        vec![Err(ProtocolError::ExpectedContinuation.into())]
+    );
+}
+
+#[test]
+fn rfc6455_8_1_invalid_utf8_fails_mid_frame_before_it_completes() {
+    // A 100-byte text frame whose 4th byte starts a code point above U+10FFFF: the error
+    // must come as soon as the second byte of that sequence arrives.
+    let mut payload = b"abc\xf4\x90\x80\x80".to_vec();
+    payload.resize(100, b'x');
+    let input = client_frames(&[(0x81, &payload)]);
+    let header_len = 2 + 4;
+    let mut p = Protocol::new(Role::Server, &cfg());
+    let mut buf = BytesMut::from(&input[..header_len + 4]);
+    assert_eq!(p.receive(&mut buf), Ok(None));
+    buf.extend_from_slice(&input[header_len + 4..header_len + 5]);
+    assert_eq!(p.receive(&mut buf), Err(Error::InvalidUtf8));
+    let mut tx = BytesMut::new();
+    p.poll_transmit(&mut tx);
+    assert_eq!(&tx[..], b"\x88\x02\x03\xef", "close 1007");
+}
+
+#[test]
+fn rfc6455_8_1_utf8_across_fragments() {
+    let euro = "€".as_bytes(); // e2 82 ac
+    let ok = client_frames(&[(0x01, &euro[..1]), (0x00, &euro[1..2]), (0x80, &euro[2..])]);
+    assert_eq!(
+        run_all_splits(Role::Server, &cfg(), &ok),
+        vec![Ok(Message::text("€"))]
+    );
+    let truncated = client_frames(&[(0x01, &euro[..2]), (0x80, b"")]);
+    assert_eq!(
+        run_all_splits(Role::Server, &cfg(), &truncated),
+        vec![Err(Error::InvalidUtf8)]
+    );
+    // Binary messages are not validated.
+    let bin = client_frames(&[(0x82, b"\xff\xfe")]);
+    assert_eq!(
+        run(Role::Server, &cfg(), &[&bin]).0,
+        vec![Ok(Message::binary(Bytes::from_static(b"\xff\xfe")))]
+    );
+}
+
+#[test]
+fn max_message_is_checked_on_each_header() {
+    let c = cfg().with_max_frame(10).with_max_message(10);
+    let ok = client_frames(&[(0x02, b"12345"), (0x80, b"67890")]);
+    assert_eq!(run(Role::Server, &c, &[&ok]).0.len(), 1);
+    let over = client_frames(&[(0x02, b"12345"), (0x80, b"678901")]);
+    // The second header alone (no payload yet) already fails.
+    let header_end = 6 + 5 + 6;
+    let (msgs, tx) = run(Role::Server, &c, &[&over[..header_end]]);
+    assert_eq!(msgs, vec![Err(CapacityError::MessageTooBig.into())]);
+    assert_eq!(tx, b"\x88\x02\x03\xf1", "close 1009");
+    let big_frame = client_frames(&[(0x82, b"12345678901")]);
+    assert_eq!(
+        run(Role::Server, &c, &[&big_frame[..6]]).0,
+        vec![Err(CapacityError::FrameTooBig.into())]
+    );
+}
+
+#[test]
+fn rfc6455_5_5_1_peer_close_is_echoed_and_ends_the_stream() {
+    let input = client_frames(&[(0x88, b"\x03\xe8bye"), (0x81, b"after")]);
+    let (msgs, tx) = run(Role::Server, &cfg(), &[&input]);
+    assert_eq!(msgs.len(), 1, "nothing after the close: {msgs:?}");
+    let Ok(Message::Close(Some(f))) = &msgs[0] else {
+        panic!("{msgs:?}")
+    };
+    assert_eq!((f.code, f.reason.as_str()), (CloseCode::NORMAL, "bye"));
+    assert_eq!(tx, b"\x88\x02\x03\xe8");
+
+    let empty = client_frames(&[(0x88, b"")]);
+    let (msgs, tx) = run(Role::Server, &cfg(), &[&empty]);
+    assert_eq!(msgs, vec![Ok(Message::Close(None))]);
+    assert_eq!(tx, b"\x88\x00");
+}
+
+#[test]
+fn rfc6455_7_4_close_payload_errors() {
+    for (payload, err) in [
+        (&b"\x03"[..], Error::from(ProtocolError::CloseTooShort)),
+        (b"\x03\xed", ProtocolError::InvalidCloseCode.into()),
+        (b"\x00\x00", ProtocolError::InvalidCloseCode.into()),
+        (b"\x0b\xb7", ProtocolError::InvalidCloseCode.into()),
+        (
+            b"\x03\xe8\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80",
+            Error::InvalidUtf8,
+        ),
+    ] {
+        let input = client_frames(&[(0x88, payload)]);
+        let (msgs, tx) = run(Role::Server, &cfg(), &[&input]);
+        let code = err.close_code().unwrap().0;
+        assert_eq!(msgs, vec![Err(err)]);
+        let mut expect = vec![0x88, 0x02];
+        expect.extend_from_slice(&code.to_be_bytes());
+        assert_eq!(tx, expect);
+    }
+}
+
+#[test]
+fn our_close_then_peer_close_completes_and_refuses_data() {
+    let mut p = Protocol::new(Role::Server, &cfg());
+    let mut tx = BytesMut::new();
+    p.close(CloseCode::GOING_AWAY, "bye", &mut tx).unwrap();
+    assert_eq!(&tx[..], b"\x88\x05\x03\xe9bye");
+    assert_eq!(p.state(), State::CloseSent);
+    assert_eq!(
+        p.send(&Message::text("x"), &mut tx),
+        Err(UsageError::AlreadyClosed.into())
+    );
+    // Data still arriving before the peer's close is delivered; the close completes.
+    let mut rx = BytesMut::from(&client_frames(&[(0x81, b"late"), (0x88, b"\x03\xe9")])[..]);
+    assert_eq!(p.receive(&mut rx), Ok(Some(Message::text("late"))));
+    assert!(matches!(
+        p.receive(&mut rx),
+        Ok(Some(Message::Close(Some(_))))
+    ));
+    assert_eq!(p.state(), State::Closed);
+    assert!(p.is_terminated());
+    tx.clear();
+    assert!(!p.poll_transmit(&mut tx), "no second close");
+}
+
+#[test]
+fn sending_invalid_close_or_oversized_control_is_refused() {
+    let mut p = Protocol::new(Role::Server, &cfg());
+    let mut tx = BytesMut::new();
+    assert_eq!(
+        p.close(CloseCode::ABNORMAL, "", &mut tx),
+        Err(UsageError::InvalidCloseCode.into())
+    );
+    assert_eq!(
+        p.send(&Message::Ping(Bytes::from(vec![0; 126])), &mut tx),
+        Err(UsageError::ControlTooLong.into())
+    );
+    assert!(tx.is_empty());
+    assert_eq!(p.state(), State::Open);
+}
+
+#[test]
+fn client_frames_are_masked_and_decodable_by_a_server() {
+    let mut c = Protocol::new(Role::Client, &cfg());
+    let mut s = Protocol::new(Role::Server, &cfg());
+    let mut wire = BytesMut::new();
+    c.send(&Message::binary(vec![1u8; 70_000]), &mut wire)
+        .unwrap();
+    assert_eq!(wire[1] & 0x80, 0x80);
+    assert_eq!(
+        s.receive(&mut wire),
+        Ok(Some(Message::binary(vec![1u8; 70_000])))
+    );
+}
+
+#[test]
+fn errors_are_terminal() {
+    let input = [0x83u8, 0x80, 1, 2, 3, 4];
+    let mut p = Protocol::new(Role::Server, &cfg());
+    let mut rx = BytesMut::from(&input[..]);
+    let e = p.receive(&mut rx).unwrap_err();
+    rx.extend_from_slice(&client_frames(&[(0x81, b"ok")]));
+    assert_eq!(p.receive(&mut rx), Err(e.clone()));
+    assert_eq!(p.send(&Message::text("x"), &mut BytesMut::new()), Err(e));
+    assert_eq!(p.state(), State::Failed);
+}
+
+#[test]
+fn close_timeout_fires_when_peer_never_answers() {
+    let c = cfg().with_close_timeout(Duration::from_secs(5));
+    let mut p = Protocol::new(Role::Server, &c);
+    let t0 = Instant::now();
+    p.close(CloseCode::NORMAL, "", &mut BytesMut::new())
+        .unwrap();
+    p.handle_timeout(t0).unwrap();
+    assert_eq!(p.poll_timeout(), Some(t0 + Duration::from_secs(5)));
+    p.handle_timeout(t0 + Duration::from_secs(4)).unwrap();
+    assert_eq!(
+        p.handle_timeout(t0 + Duration::from_secs(5)),
+        Err(Error::CloseTimeout)
+    );
+    assert_eq!(p.state(), State::Failed);
+}
+
+#[test]
+fn keep_alive_pings_when_silent_and_detects_dead_peer() {
+    let c = cfg()
+        .with_ping_interval(Some(Duration::from_secs(10)))
+        .with_pong_timeout(Duration::from_secs(5));
+    let mut p = Protocol::new(Role::Server, &c);
+    let t0 = Instant::now();
+    p.handle_timeout(t0).unwrap();
+    assert_eq!(p.poll_timeout(), Some(t0 + Duration::from_secs(10)));
+    // Traffic postpones the ping.
+    let mut rx = BytesMut::from(&client_frames(&[(0x81, b"hi")])[..]);
+    assert!(p.receive(&mut rx).unwrap().is_some());
+    p.handle_timeout(t0 + Duration::from_secs(9)).unwrap();
+    assert_eq!(p.poll_timeout(), Some(t0 + Duration::from_secs(19)));
+    assert!(!p.wants_transmit());
+    // Silence: a ping goes out at 19 s.
+    p.handle_timeout(t0 + Duration::from_secs(19)).unwrap();
+    let mut tx = BytesMut::new();
+    assert!(p.poll_transmit(&mut tx));
+    assert_eq!(&tx[..], b"\x89\x00");
+    // No answer within 5 s: dead.
+    p.handle_timeout(t0 + Duration::from_secs(23)).unwrap();
+    assert_eq!(
+        p.handle_timeout(t0 + Duration::from_secs(24)),
+        Err(Error::DeadPeer)
+    );
+    assert_eq!(Error::DeadPeer.close_code(), None);
+
+    // A pong in time keeps it alive.
+    let mut p = Protocol::new(Role::Server, &c);
+    p.handle_timeout(t0).unwrap();
+    p.handle_timeout(t0 + Duration::from_secs(10)).unwrap();
+    assert!(p.wants_transmit());
+    let mut rx = BytesMut::from(&client_frames(&[(0x8a, b"")])[..]);
+    assert!(matches!(p.receive(&mut rx), Ok(Some(Message::Pong(_)))));
+    p.handle_timeout(t0 + Duration::from_secs(14)).unwrap();
+    p.handle_timeout(t0 + Duration::from_secs(16)).unwrap();
+    assert_eq!(p.state(), State::Open);
+}
+
+#[test]
+fn abort_queues_policy_close() {
+    let mut p = Protocol::new(Role::Server, &cfg());
+    assert_eq!(p.abort(Error::Policy), Error::Policy);
+    let mut tx = BytesMut::new();
+    p.poll_transmit(&mut tx);
+    assert_eq!(&tx[..], b"\x88\x02\x03\xf0");
+}
