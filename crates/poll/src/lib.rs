@@ -46,6 +46,6 @@ pub use config::Config;
 pub use cors::{Cors, CorsAllowed};
 pub use cursor::{Cursor, Epoch, Id, ReadPlan, Retained};
 pub use error::{CursorError, Error, QueryError};
-pub use log::{Batch, Log, Message};
+pub use log::{Batch, Inserted, Log, Message};
 pub use request::{JsonResponse, PollKind, PollRequest};
 pub use wait::Topic;

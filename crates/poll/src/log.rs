@@ -58,6 +58,25 @@ impl Batch {
     }
 }
 
+/// What [`Log::insert`] did with a message whose id was assigned elsewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// The id was the next of this epoch: appended.
+    Appended,
+    /// The id is at or before the head of this epoch (a redelivery), or is an `E-0`
+    /// position rather than a message: ignored.
+    Duplicate,
+    /// The id skips sequence numbers: nothing inserted. Insert `expected..id.seq` first
+    /// (from the store's history), or [`Log::reset`] if they are gone.
+    Gap {
+        /// The sequence number the log needs next.
+        expected: u64,
+    },
+    /// The id is of another epoch (the store lost the topic and started over): the log was
+    /// emptied, restarted in that epoch, and the message appended. Old cursors get `missed`.
+    NewEpoch,
+}
+
 /// A topic's retained messages: numbered 1, 2, 3, ... within a random epoch, bounded by
 /// count ([`Config::history`]) and payload bytes ([`Config::history_bytes`]), oldest evicted
 /// first.
@@ -162,6 +181,51 @@ impl Log {
             }
         }
         self.head()
+    }
+
+    /// Appends a message whose id another store assigned (a node mirroring a Redis stream,
+    /// where ids and epochs are decided in Redis). See [`Inserted`] for each case; only the
+    /// next id of this epoch, or an id of another epoch, changes the log.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use pushwire_poll::{Config, Epoch, Id, Inserted, Log};
+    /// let e = Epoch::new("redis1").unwrap();
+    /// let mut log = Log::with_epoch(e, &Config::default());
+    /// assert_eq!(log.insert(Id::new(e, 1), Bytes::from_static(b"a")), Inserted::Appended);
+    /// assert_eq!(log.insert(Id::new(e, 1), Bytes::from_static(b"a")), Inserted::Duplicate);
+    /// assert_eq!(log.insert(Id::new(e, 3), Bytes::from_static(b"c")), Inserted::Gap { expected: 2 });
+    /// ```
+    pub fn insert(&mut self, id: Id, data: Bytes) -> Inserted {
+        if id.seq == 0 {
+            // `E-0` names the position before the first message, never a message.
+            return Inserted::Duplicate;
+        }
+        if id.epoch != self.epoch {
+            self.reset(id.epoch, id.seq.saturating_sub(1));
+            self.append(data);
+            return Inserted::NewEpoch;
+        }
+        match id.seq.checked_sub(self.head) {
+            Some(1) => {
+                self.append(data);
+                Inserted::Appended
+            }
+            Some(0) | None => Inserted::Duplicate,
+            Some(_) => Inserted::Gap {
+                expected: self.head + 1,
+            },
+        }
+    }
+
+    /// Empties the log and positions it at `epoch-head`: the next [`Log::append`] gets
+    /// `head + 1`. For a mirror that starts following a store mid-stream, or gives up filling
+    /// a gap; readers whose cursors fall before `head` are then told `missed`.
+    pub fn reset(&mut self, epoch: Epoch, head: u64) {
+        self.epoch = epoch;
+        self.head = head;
+        self.entries.clear();
+        self.bytes = 0;
     }
 
     /// Whether a message after `cursor` exists, i.e. whether a read would return at least
@@ -413,6 +477,53 @@ mod tests {
         assert_eq!((seqs(&b), b.missed), (vec![6, 7], true));
         let b = l.read_after(&Cursor::After(b.next), 2);
         assert_eq!((seqs(&b), b.missed), (vec![8, 9], false));
+    }
+
+    #[test]
+    fn insert_mirrors_ids_assigned_elsewhere() {
+        let e1 = ep("r1");
+        let mut l = Log::with_epoch(e1, &Config::default().with_history(3));
+        assert_eq!(
+            l.insert(Id::new(e1, 1), Bytes::from_static(b"a")),
+            Inserted::Appended
+        );
+        assert_eq!(
+            l.insert(Id::new(e1, 2), Bytes::from_static(b"b")),
+            Inserted::Appended
+        );
+        assert_eq!(
+            l.insert(Id::new(e1, 2), Bytes::from_static(b"b")),
+            Inserted::Duplicate
+        );
+        assert_eq!(
+            l.insert(Id::new(e1, 1), Bytes::from_static(b"a")),
+            Inserted::Duplicate
+        );
+        assert_eq!(
+            l.insert(Id::new(e1, 5), Bytes::from_static(b"e")),
+            Inserted::Gap { expected: 3 }
+        );
+        assert_eq!(l.head().seq, 2, "a gap inserts nothing");
+        // The store lost the topic: new epoch, possibly not starting at 1.
+        let e2 = ep("r2");
+        assert_eq!(
+            l.insert(Id::new(e2, 7), Bytes::from_static(b"g")),
+            Inserted::NewEpoch
+        );
+        assert_eq!(l.epoch(), e2);
+        let b = l.read_after(&Cursor::After(Id::new(e1, 2)), 10);
+        assert!(b.missed);
+        assert_eq!(seqs(&b), [7]);
+        assert_eq!(b.messages[0].id, Id::new(e2, 7));
+        // A mirror positioned mid-stream.
+        l.reset(e2, 100);
+        assert!(l.is_empty());
+        assert_eq!(
+            l.insert(Id::new(e2, 101), Bytes::from_static(b"x")),
+            Inserted::Appended
+        );
+        let b = l.read_after(&Cursor::After(Id::new(e2, 50)), 10);
+        assert_eq!((seqs(&b), b.missed), (vec![101], true));
     }
 
     #[test]

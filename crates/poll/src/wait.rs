@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::cursor::{Cursor, Epoch, Id};
-use crate::log::{Batch, Log};
+use crate::log::{Batch, Inserted, Log};
 
 /// One topic: a [`Log`] behind a lock, plus the means to wait for it to grow.
 ///
@@ -89,6 +89,16 @@ impl Topic {
         let id = self.write().append(data);
         self.notify.notify_waiters();
         id
+    }
+
+    /// [`Log::insert`] for a topic mirroring another store; wakes waiters when the log
+    /// changed.
+    pub fn insert(&self, id: Id, data: Bytes) -> Inserted {
+        let outcome = self.write().insert(id, data);
+        if matches!(outcome, Inserted::Appended | Inserted::NewEpoch) {
+            self.notify.notify_waiters();
+        }
+        outcome
     }
 
     /// Replaces the log, as if the topic had been recreated (new epoch). Waiters are woken
