@@ -8,8 +8,8 @@
 //! curl -s 'http://127.0.0.1:3000/poll?topic=news&since=0'                # short poll
 //! ```
 //!
-//! Everything HTTP-specific comes from pushwire-http (head parser, body framing, head
-//! encoder) and everything polling-specific from pushwire-poll (query parsing, topics,
+//! Everything HTTP-specific comes from pushwire-http (head reader, body framing and
+//! reader, head encoder) and everything polling-specific from pushwire-poll (query parsing, topics,
 //! waiting, JSON, CORS). What is left here is the part a user adapts to their own server:
 //! a topic map, a router and a connection loop. Copy [`Hub`], [`route`] and
 //! [`serve_connection`].
@@ -20,10 +20,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Bytes, BytesMut};
+use pushwire_http::io::{read_body, read_request_head};
 use pushwire_http::{
-    BodyChunk, BodyDecoder, HeadParser, Limits, Method, Request, Status, encode_continue,
-    request_body_kind,
+    BodyDecoder, BodyKind, HeadParser, Limits, Method, Request, encode_continue, request_body_kind,
 };
 use pushwire_poll::request::{self, JsonResponse, PollKind, PollRequest};
 use pushwire_poll::{Config, Cors, Error, Topic};
@@ -71,7 +71,7 @@ impl Hub {
 }
 
 /// Answers one request whose body (if any) has been read.
-pub async fn route(hub: &Hub, req: &Request, body: BytesMut) -> JsonResponse {
+pub async fn route(hub: &Hub, req: &Request, body: Bytes) -> JsonResponse {
     // CORS first: a foreign origin learns nothing, not even whether the path exists.
     let allowed = match hub.cors.check(req) {
         Ok(a) => a,
@@ -114,7 +114,7 @@ pub async fn route(hub: &Hub, req: &Request, body: BytesMut) -> JsonResponse {
     res
 }
 
-fn publish(hub: &Hub, req: &Request, body: BytesMut) -> JsonResponse {
+fn publish(hub: &Hub, req: &Request, body: Bytes) -> JsonResponse {
     let name = match req.query_param("topic") {
         Some(t) => t.into_owned(),
         None => request::DEFAULT_TOPIC.to_owned(),
@@ -123,7 +123,7 @@ fn publish(hub: &Hub, req: &Request, body: BytesMut) -> JsonResponse {
         return request::error_response(&Error::Query(e));
     }
     match hub.topic(&name, true) {
-        Some(topic) => request::published_response(&topic.append(body.freeze())),
+        Some(topic) => request::published_response(&topic.append(body)),
         None => request::status_response(503, "too many topics"),
     }
 }
@@ -146,53 +146,36 @@ pub async fn serve_connection(mut stream: TcpStream, hub: Arc<Hub>) -> io::Resul
     let mut parser = HeadParser::new(&hub.limits);
     let mut out = BytesMut::new();
     loop {
-        // 1. The head, within the head timeout (slowloris).
-        let head = tokio::time::timeout(hub.limits.head_timeout, async {
-            loop {
-                match parser.parse_request(&buf) {
-                    Ok(Status::Complete(done)) => return Ok(Some(done)),
-                    Ok(Status::Partial) => {}
-                    Err(e) => return Err(e),
-                }
-                if stream.read_buf(&mut buf).await? == 0 {
-                    return Ok(None); // clean close between requests (or mid-head)
-                }
-            }
-        })
+        // 1. The head, within the head timeout (slowloris). The helper leaves whatever
+        //    follows the head (body, pipelined requests) in `buf`.
+        let head = tokio::time::timeout(
+            hub.limits.head_timeout,
+            read_request_head(&mut stream, &mut buf, &mut parser),
+        )
         .await;
-        let (req, head_len) = match head {
-            Ok(Ok(Some(done))) => done,
-            Ok(Ok(None)) => return Ok(()),
+        let req = match head {
+            Ok(Ok(Some(req))) => req,
+            Ok(Ok(None)) => return Ok(()), // clean close between requests
             Ok(Err(e)) => return answer_and_close(&mut stream, e.status()).await,
             Err(_elapsed) => return answer_and_close(&mut stream, 408).await,
         };
-        buf.advance(head_len);
 
-        // 2. The body, bounded by `limits.max_body` (413).
+        // 2. The body, bounded by `limits.max_body` (413, refused before reading a byte
+        //    when `Content-Length` already says so).
         let kind = match request_body_kind(&req).and_then(|k| k.check(&hub.limits).map(|()| k)) {
             Ok(k) => k,
             Err(e) => return answer_and_close(&mut stream, e.status()).await,
         };
-        if req.expects_continue() && kind != pushwire_http::BodyKind::None {
+        if req.expects_continue() && kind != BodyKind::None {
             let mut c = BytesMut::new();
             encode_continue(&mut c);
             stream.write_all(&c).await?;
         }
         let mut decoder = BodyDecoder::new(kind, &hub.limits);
-        let mut body = BytesMut::new();
-        loop {
-            match decoder.decode(&mut buf) {
-                Ok(Some(BodyChunk::Data(d))) => body.extend_from_slice(&d),
-                Ok(Some(BodyChunk::End)) => break,
-                Ok(None) if decoder.is_done() => break,
-                Ok(None) => {
-                    if stream.read_buf(&mut buf).await? == 0 {
-                        return Ok(()); // client gave up mid-body
-                    }
-                }
-                Err(e) => return answer_and_close(&mut stream, e.status()).await,
-            }
-        }
+        let body = match read_body(&mut stream, &mut buf, &mut decoder).await {
+            Ok(b) => b,
+            Err(e) => return answer_and_close(&mut stream, e.status()).await,
+        };
 
         // 3. Route. While a long poll waits, keep reading so that a closed connection
         //    cancels it (dropping the future unregisters the waiter). Bytes of a pipelined

@@ -294,3 +294,33 @@ async fn oversized_publish_gets_413() {
     .await;
     assert_eq!(res.status, 413);
 }
+
+#[tokio::test]
+async fn chunked_publish_with_expect_continue() {
+    let (addr, _) = start(&[]).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!(
+            "POST /publish?topic=c HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = BytesMut::new();
+    let (interim, _) = timeout(GUARD, read_response(&mut s, &mut buf))
+        .await
+        .unwrap();
+    assert_eq!(interim.status, 100);
+    s.write_all(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        .await
+        .unwrap();
+    let (res, body) = timeout(GUARD, read_response(&mut s, &mut buf))
+        .await
+        .unwrap();
+    assert_eq!(res.status, 200);
+    let id: Value = serde_json::from_slice(&body).unwrap();
+    let (_, v) = get(addr, "/poll?topic=c&since=0").await;
+    assert_eq!(v["messages"][0]["id"], id["id"]);
+    assert_eq!(v["messages"][0]["data"], "hello world");
+}
