@@ -30,6 +30,11 @@ use crate::log::{Batch, Inserted, Log};
 /// ordered ids (the write lock serialises them). Locks are held only for the in-memory read
 /// or append, never across an `.await`.
 ///
+/// Streaming transports (SSE, WebSocket) can use it too: a subscriber loops on
+/// `wait_after(cursor, max, deadline)` and sets `cursor = After(batch.next)`. It then needs
+/// no queue of its own: a subscriber slower than the retained history gets `missed: true`
+/// instead of growing a buffer, and one that keeps up never misses a message.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// use std::{sync::Arc, time::Duration};
@@ -143,6 +148,9 @@ impl Topic {
     /// evicted history) is answered once there are messages to go with it, or at the
     /// deadline, so a client that long-polls a restarted server receives `missed: true`
     /// together with the new messages.
+    ///
+    /// With `max == 0` the batch is empty even when messages exist (and `next` does not
+    /// move), so a loop must pass `max >= 1`.
     ///
     /// Cancellation-safe: dropping the future (the client went away) unregisters the waiter
     /// and leaves nothing behind. The future holds a few hundred bytes (a timer entry, a
