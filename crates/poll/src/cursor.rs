@@ -267,14 +267,16 @@ impl Cursor {
     /// | `Oldest` | `first - 1` (everything retained) | no |
     /// | other epoch | `first - 1` | **yes** |
     /// | same epoch, `seq < first - 1` (evicted messages in between) | `first - 1` | **yes** |
-    /// | same epoch, `first - 1 <= seq` | `seq` | no |
+    /// | same epoch, `first - 1 <= seq <= head` | `seq` | no |
+    /// | same epoch, `seq > head` (ahead of the log) | `first - 1` | **yes** |
     ///
-    /// A cursor of this epoch *ahead* of `head` cannot come from this log (ids are only
-    /// handed out after they exist), except from a store replica that lags behind the one
-    /// that served the client (a Redis node that has not seen the newest publish yet). It is
-    /// taken at its word: delivery starts after `seq`, nothing is reported missed, and the
-    /// client waits until the log reaches it. That never delivers a duplicate, and a forged
-    /// cursor only makes its own client wait.
+    /// A cursor of this epoch *ahead* of `head` was never handed out by this log (an id
+    /// exists before anyone learns it). It is forged, or comes from a store that lost data
+    /// and kept its epoch. Treated like a cursor of another epoch: the client is told
+    /// `missed` and gets everything retained. Taking it at its word instead would make the
+    /// client silently skip every message up to its claimed position. A store whose replicas
+    /// can lag (a node mirroring Redis) must catch up to the cursor before planning, or it
+    /// will report `missed` and repeat messages the client already has.
     ///
     /// ```
     /// use pushwire_poll::{Cursor, Epoch, Id, Retained};
@@ -292,7 +294,9 @@ impl Cursor {
             Cursor::Now => (retained.head, false),
             Cursor::Oldest => (before_oldest, false),
             Cursor::After(id) if id.epoch != retained.epoch => (before_oldest, true),
-            Cursor::After(id) if id.seq < before_oldest => (before_oldest, true),
+            Cursor::After(id) if id.seq < before_oldest || id.seq > retained.head => {
+                (before_oldest, true)
+            }
             Cursor::After(id) => (id.seq, false),
         };
         ReadPlan {
@@ -485,7 +489,8 @@ mod tests {
         assert_eq!(p(Cursor::After(Id::new(ep, 4))), (4, false));
         assert_eq!(p(Cursor::After(Id::new(ep, 7))), (7, false));
         assert_eq!(p(Cursor::After(Id::new(ep, 9))), (9, false));
-        assert_eq!(p(Cursor::After(Id::new(ep, 12))), (12, false));
+        assert_eq!(p(Cursor::After(Id::new(ep, 10))), (4, true));
+        assert_eq!(p(Cursor::After(Id::new(ep, u64::MAX))), (4, true));
 
         // Empty fresh log: nothing evicted, so `E-0` misses nothing.
         let fresh = Retained {
