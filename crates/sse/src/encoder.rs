@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use pushwire_http::ResponseHead;
 
 use crate::error::{Error, UsageError};
 
@@ -237,6 +238,24 @@ pub const RESPONSE_HEADERS: [(&str, &str); 3] = [
     ("X-Accel-Buffering", "no"),
 ];
 
+/// The head of an event-stream response: `200` with [`RESPONSE_HEADERS`]. Add more fields
+/// (CORS, ...) through its `headers`, then write it with
+/// [`pushwire_http::encode_response_head`].
+///
+/// ```
+/// let head = pushwire_sse::response_head();
+/// assert_eq!(head.status, 200);
+/// assert_eq!(head.headers.get_str("content-type"), Some("text/event-stream"));
+/// ```
+pub fn response_head() -> ResponseHead {
+    let mut head = ResponseHead::new(200);
+    for (name, value) in RESPONSE_HEADERS {
+        // Constant, valid fields: append cannot fail (a unit test checks all three land).
+        let _ = head.headers.append(name, value);
+    }
+    head
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +310,17 @@ mod tests {
         assert_eq!(e.event(), Some("t"));
         assert_eq!(e.data(), Some("d"));
         assert_eq!(e.retry(), Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn rule_48_response_head_has_all_headers() {
+        let head = response_head();
+        let mut out = BytesMut::new();
+        pushwire_http::encode_response_head(&head, &mut out).unwrap();
+        assert_eq!(
+            &out[..],
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nX-Accel-Buffering: no\r\n\r\n"
+        );
     }
 
     #[test]

@@ -153,6 +153,10 @@ pub enum UsageError {
     /// A header to send is invalid (name not a token, value with control bytes).
     #[error("header to send is invalid")]
     Header,
+    /// [`Builder::connect`](crate::client::Builder::connect) was called outside a tokio
+    /// runtime.
+    #[error("no tokio runtime to run the event source on")]
+    NoRuntime,
     /// A [`Config`](crate::Config) or retry policy field has an unusable value (named).
     #[error("invalid config: {0}")]
     InvalidConfig(&'static str),

@@ -4,6 +4,8 @@
 //!   into [`bytes::Bytes`], with every field checked so it survives the trip.
 //! - Client side ([`EventParser`]): the standard's "interpret an event stream", incremental,
 //!   exact under any chunking, linear time, bounded by [`Config`].
+//! - [`client::EventSource`]: a reconnecting EventSource over tokio (`http://`; TLS plugs in
+//!   through [`client::Connector`]).
 //!
 //! Rule numbers in the docs refer to `SSE-RULES.md`, a numbered restatement of the standard.
 //!
@@ -29,12 +31,13 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod client;
 mod config;
 mod encoder;
 mod error;
 mod parser;
 
 pub use config::Config;
-pub use encoder::{Event, RESPONSE_HEADERS, comment, keep_alive, retry_hint};
+pub use encoder::{Event, RESPONSE_HEADERS, comment, keep_alive, response_head, retry_hint};
 pub use error::{CapacityError, Error, UsageError};
 pub use parser::{EventParser, Item, MessageEvent};
