@@ -33,6 +33,8 @@ pub struct Config {
     /// Most payload bytes in one response, default 4 MiB. A batch stops before the message
     /// that would pass it, but always carries at least one message so every client makes
     /// progress. Stops one request from building a response as big as the whole history.
+    /// The JSON body is then at most about 6 x this (a control byte escapes to `\u00XX`;
+    /// base64 adds a third) plus some 60 bytes per message.
     pub max_batch_bytes: usize,
     /// Long-poll hold time when the request names no `timeout`. Default 25 s: under the
     /// common 30 s idle limit of proxies and load balancers.

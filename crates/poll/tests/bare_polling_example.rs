@@ -324,3 +324,25 @@ async fn chunked_publish_with_expect_continue() {
     assert_eq!(v["messages"][0]["id"], id["id"]);
     assert_eq!(v["messages"][0]["data"], "hello world");
 }
+
+#[tokio::test]
+async fn slow_head_gets_408_and_other_clients_are_served() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut hub = bare::Hub::new(Cors::default());
+    hub.limits = hub
+        .limits
+        .clone()
+        .with_head_timeout(Duration::from_millis(200));
+    tokio::spawn(bare::serve(listener, Arc::new(hub)));
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /poll HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap(); // never ends
+    let (_, v) = get(addr, "/poll?since=0").await;
+    assert_eq!(v["messages"].as_array().unwrap().len(), 0);
+    let (res, _) = timeout(GUARD, read_response(&mut slow, &mut BytesMut::new()))
+        .await
+        .unwrap();
+    assert_eq!(res.status, 408);
+}
