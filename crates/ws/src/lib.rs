@@ -30,11 +30,14 @@ mod close;
 mod config;
 mod error;
 pub mod frame;
+pub mod handshake;
 mod message;
 mod proto;
+mod stream;
 
 pub use close::{CloseCode, CloseFrame, MAX_CLOSE_REASON, parse_close_payload};
 pub use config::Config;
 pub use error::{CapacityError, ConfigError, Error, HandshakeError, ProtocolError, UsageError};
 pub use message::{InvalidUtf8, Message, MessageAssembler, Utf8Bytes, Utf8Validator};
 pub use proto::{Protocol, State};
+pub use stream::{WebSocket, WsReader, WsWriter};

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Autobahn|Testsuite against pushwire-ws in both roles, sections 1-10 (12-13, compression,
+# are not implemented yet): `fuzzingclient` against our echo server, `fuzzingserver` against
+# our client. Prints per-section counts and exits non-zero on any FAILED case or any close
+# behaviour other than OK/INFORMATIONAL. Needs .ci/install-autobahn.sh to have run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=$ROOT/.ci/venv-autobahn
+WSTEST=$VENV/bin/wstest
+PY=$VENV/bin/python
+[ -x "$WSTEST" ] || { echo "suite-autobahn: $WSTEST missing; run .ci/install-autobahn.sh" >&2; exit 1; }
+
+cargo build --release -p pushwire-ws --examples
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+ECHO_BIN=$TARGET/release/examples/echo_server
+CLIENT_BIN=$TARGET/release/examples/autobahn_client
+
+WORK=$(mktemp -d /tmp/pushwire-autobahn.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+CASES='["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "8.*", "9.*", "10.*"]'
+EXCLUDE='["12.*", "13.*"]'
+
+free_port() {
+  "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+check() { # check ROLE INDEX_JSON
+  "$PY" - "$1" "$2" <<'PYEOF'
+import json, sys
+from collections import OrderedDict
+role, path = sys.argv[1], sys.argv[2]
+with open(path) as f:
+    index = json.load(f)
+good_close = ("OK", "INFORMATIONAL")
+kinds = ["OK", "NON-STRICT", "INFORMATIONAL", "FAILED", "UNIMPLEMENTED"]
+bad = []
+total = 0
+for agent, cases in sorted(index.items()):
+    sections = OrderedDict()
+    def key(c):
+        return [int(x) for x in c.split(".")]
+    for case in sorted(cases, key=key):
+        r = cases[case]
+        total += 1
+        sec = case.split(".")[0]
+        counts = sections.setdefault(sec, OrderedDict((k, 0) for k in kinds + ["other"]))
+        b = r.get("behavior")
+        counts[b if b in counts else "other"] += 1
+        if b not in ("OK", "NON-STRICT", "INFORMATIONAL") or r.get("behaviorClose") not in good_close:
+            bad.append("%s: behavior %s, close %s (remote code %s)" % (
+                case, b, r.get("behaviorClose"), r.get("remoteCloseCode")))
+    print("autobahn %s (%s), %d cases:" % (role, agent, len(cases)))
+    for sec, counts in sections.items():
+        print("  section %-3s %s" % (sec, "  ".join("%s=%d" % (k, v) for k, v in counts.items() if v)))
+if total == 0:
+    print("autobahn %s: no case ran" % role)
+    sys.exit(1)
+if bad:
+    print("autobahn %s: %d bad cases:" % (role, len(bad)))
+    for b in bad:
+        print("  " + b)
+    sys.exit(1)
+print("autobahn %s: %d passed, 0 failed" % (role, total))
+PYEOF
+}
+
+status=0
+
+# --- our server, Autobahn's client -------------------------------------------------------
+"$ECHO_BIN" 0 > "$WORK/echo.out" 2>"$WORK/echo.err" &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+  grep -q "listening on" "$WORK/echo.out" 2>/dev/null && break
+  sleep 0.1
+done
+ECHO_URL=$(sed -n 's/^listening on //p' "$WORK/echo.out")
+[ -n "$ECHO_URL" ] || { echo "echo server did not start" >&2; cat "$WORK/echo.err" >&2; exit 1; }
+cat > "$WORK/client.json" <<JSON
+{
+  "outdir": "$WORK/reports/server",
+  "servers": [{"agent": "pushwire", "url": "$ECHO_URL"}],
+  "cases": $CASES,
+  "exclude-cases": $EXCLUDE,
+  "exclude-agent-cases": {}
+}
+JSON
+(cd "$WORK" && timeout 600 "$WSTEST" -m fuzzingclient -s "$WORK/client.json" > "$WORK/fuzzingclient.log" 2>&1) \
+  || { echo "wstest fuzzingclient failed"; tail -20 "$WORK/fuzzingclient.log"; status=1; }
+check server "$WORK/reports/server/index.json" || status=1
+
+# --- our client, Autobahn's server -------------------------------------------------------
+PORT=$(free_port)
+cat > "$WORK/server.json" <<JSON
+{
+  "url": "ws://127.0.0.1:$PORT",
+  "outdir": "$WORK/reports/client",
+  "cases": $CASES,
+  "exclude-cases": $EXCLUDE,
+  "exclude-agent-cases": {}
+}
+JSON
+(cd "$WORK" && exec "$WSTEST" -m fuzzingserver -s "$WORK/server.json" > "$WORK/fuzzingserver.log" 2>&1) &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+  "$PY" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $PORT)))" && break
+  sleep 0.2
+done
+timeout 600 "$CLIENT_BIN" "ws://127.0.0.1:$PORT" > "$WORK/client.log" 2>&1 \
+  || { echo "autobahn client driver failed"; tail -20 "$WORK/client.log"; status=1; }
+check client "$WORK/reports/client/index.json" || status=1
+
+if [ "$status" -ne 0 ] && [ -n "${AUTOBAHN_KEEP:-}" ]; then
+  cp -r "$WORK" "$AUTOBAHN_KEEP"
+fi
+exit "$status"
