@@ -605,10 +605,13 @@ impl Task {
         loop {
             let item = match self.parser.next_item() {
                 Ok(None) => return true,
-                Ok(Some(Item::Event(event))) => ClientEvent::Message {
-                    event,
-                    origin: origin.clone(),
-                },
+                Ok(Some(Item::Event(event))) => {
+                    self.retry.on_event();
+                    ClientEvent::Message {
+                        event,
+                        origin: origin.clone(),
+                    }
+                }
                 Ok(Some(Item::Retry(t))) => {
                     self.retry.set_reconnection_time(t);
                     continue;

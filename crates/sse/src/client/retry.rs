@@ -14,7 +14,9 @@ use crate::error::{Error, UsageError};
 /// the delay is drawn uniformly between the reconnection time and that ceiling ("full
 /// jitter" over everything above the floor the standard asks for), so that thousands of
 /// clients dropped by one server restart do not come back in lockstep. A connection that
-/// stayed open for [`RetryPolicy::healthy_after`] resets the count.
+/// stayed open for [`RetryPolicy::healthy_after`], or delivered an event, resets the count:
+/// a server that ends each stream after a few events (or a proxy that cuts streams) is
+/// serving, not failing, and is reconnected to after the plain reconnection time.
 ///
 /// ```
 /// use std::time::Duration;
@@ -93,6 +95,7 @@ pub struct Retry {
     reconnection_time: Duration,
     failures: u32,
     opened_at: Option<Instant>,
+    progressed: bool,
     jitter: Box<dyn FnMut() -> u64 + Send + Sync>,
 }
 
@@ -124,6 +127,7 @@ impl Retry {
             policy,
             failures: 0,
             opened_at: None,
+            progressed: false,
             jitter: Box::new(jitter),
         }
     }
@@ -148,6 +152,11 @@ impl Retry {
         self.opened_at = Some(now);
     }
 
+    /// The open connection delivered an event: the next drop is not a repeated failure.
+    pub fn on_event(&mut self) {
+        self.progressed = true;
+    }
+
     /// A connection attempt failed or an open stream ended at `now`: how long to wait
     /// before the next attempt.
     pub fn next_delay(&mut self, now: Instant) -> Duration {
@@ -155,6 +164,9 @@ impl Retry {
             if now.saturating_duration_since(opened) >= self.policy.healthy_after {
                 self.failures = 0;
             }
+        }
+        if std::mem::take(&mut self.progressed) {
+            self.failures = 0;
         }
         let n = self.failures;
         self.failures = self.failures.saturating_add(1);
