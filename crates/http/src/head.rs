@@ -361,6 +361,11 @@ impl HeadParser {
         self.errored = None;
     }
 
+    /// The limits this parser applies.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// Bytes of the current head examined so far.
     pub fn scanned(&self) -> usize {
         self.scan.pos

@@ -5,8 +5,8 @@
 //! cancel-safe: the buffer and the parser state belong to the caller and bytes enter the
 //! buffer only through `read_buf`, so dropping a future (a `select!` arm losing to a
 //! shutdown signal) loses nothing and the next call picks up where this one stopped.
-//! Time limits (`Limits::head_timeout` -> [`Error::HeadTimeout`], 408) are the caller's:
-//! wrap the call in `tokio::time::timeout`.
+//! The head timeout (`Limits::head_timeout` -> [`Error::HeadTimeout`], 408) is applied by
+//! [`read_request_head_timed`]; everything else has no timer.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -51,6 +51,23 @@ pub async fn read_request_head<S: AsyncRead + Unpin>(
         if fill(io, buf).await? == 0 {
             return eof(buf, parser);
         }
+    }
+}
+
+/// [`read_request_head`] bounded by the parser's `Limits::head_timeout`, counted from this
+/// call: a client that has not completed its head by then gets [`Error::HeadTimeout`]
+/// (408; slowloris). Cancel-safe like [`read_request_head`]. Call it when the connection
+/// is waiting for a head it expects soon (a new connection, or right after a response);
+/// an idle keep-alive connection may deserve a different timer, which is the caller's call.
+pub async fn read_request_head_timed<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut BytesMut,
+    parser: &mut HeadParser,
+) -> Result<Option<Request>, Error> {
+    let limit = parser.limits().head_timeout;
+    match tokio::time::timeout(limit, read_request_head(io, buf, parser)).await {
+        Ok(out) => out,
+        Err(_elapsed) => Err(Error::HeadTimeout),
     }
 }
 

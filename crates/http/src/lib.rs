@@ -9,8 +9,15 @@
 //!   [`Headers`] (ordered, case-insensitive, comma-list helpers). Request helpers:
 //!   [`Request::path`], [`Request::query_param`], [`Request::host`],
 //!   [`Request::keep_alive`], [`Request::is_upgrade_to`], [`Request::expects_continue`].
+//! - **Bodies** (RFC 9112 §6-7): [`request_body_kind`] / [`response_body_kind`] decide the
+//!   [`BodyKind`] and reject smuggling-prone heads (CL with TE, bad or conflicting lengths,
+//!   codings other than a single final `chunked`); [`BodyDecoder`] decodes length, chunked
+//!   and close-delimited bodies into [`BodyChunk`]s; [`encode_chunk`] /
+//!   [`encode_last_chunk`]; [`CONTINUE_RESPONSE`] for `Expect: 100-continue`.
 //! - **Encoding**: [`ResponseHead`] / [`RequestHead`] builders that refuse header injection,
 //!   written by [`encode_response_head`] / [`encode_request_head`]; [`reason_phrase`].
+//! - **tokio** (feature `tokio`, on by default): [`io`] reads heads and bodies from an
+//!   `AsyncRead`, cancel-safely, deciding nothing itself.
 //! - **Limits**: every bound lives in [`Limits`]; exceeding one is an [`Error`] whose
 //!   [`Error::status`] is the answer (413, 414, 431), as is every syntax error (400),
 //!   unsupported transfer coding (501) and version (505).

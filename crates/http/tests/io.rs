@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use pushwire_http::io::{read_body, read_body_chunk, read_request_head, read_response_head};
+use pushwire_http::io::{
+    read_body, read_body_chunk, read_request_head, read_request_head_timed, read_response_head,
+};
 use pushwire_http::{
     BodyChunk, BodyDecoder, BodyKind, CapacityError, Error, HeadParser, Limits, ProtocolError,
     request_body_kind, response_body_kind,
@@ -187,4 +189,33 @@ async fn truncated_body_is_unexpected_eof() {
         .await
         .unwrap();
     assert_eq!(r, Err(Error::Protocol(ProtocolError::UnexpectedEof)));
+}
+
+#[tokio::test]
+async fn slow_head_gets_408() {
+    let (mut client, mut server) = pair().await;
+    // Half a head, then silence (the connection stays open).
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n")
+        .await
+        .unwrap();
+    let limits = Limits::default().with_head_timeout(Duration::from_millis(200));
+    let mut parser = HeadParser::new(&limits);
+    let mut buf = BytesMut::new();
+    let r = tokio::time::timeout(
+        GUARD,
+        read_request_head_timed(&mut server, &mut buf, &mut parser),
+    )
+    .await
+    .unwrap();
+    let e = r.unwrap_err();
+    assert_eq!((e.clone(), e.status()), (Error::HeadTimeout, 408));
+    // A complete head within the limit is read normally.
+    client.write_all(b"\r\n").await.unwrap();
+    let req = read_request_head_timed(&mut server, &mut buf, &mut parser)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(req.host(), Some("a"));
+    drop(client);
 }
