@@ -84,3 +84,8 @@ pub use head::{
 pub use headers::Headers;
 pub use limits::Limits;
 pub use query::percent_decode;
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
