@@ -559,7 +559,7 @@ fn check_start_line(line: &[u8], start: usize, role: Role) -> Result<(), Error> 
             let l = line.get(start..).unwrap_or(&[]);
             let l = l.strip_suffix(b"\n").unwrap_or(l);
             let l = l.strip_suffix(b"\r").unwrap_or(l);
-            match l.rsplit(|&b| b == b' ').next() {
+            match l.splitn(3, |&b| b == b' ').nth(2) {
                 Some(b"HTTP/1.0" | b"HTTP/1.1") => Err(ProtocolError::LineEnding.into()),
                 _ => Err(classify_version(l, role)),
             }
@@ -751,7 +751,9 @@ fn map_httparse_error(e: httparse::Error, head: &[u8], start: usize, role: Role)
 /// 505 for a well-formed `HTTP/x.y` we do not speak (RFC 9110 §15.6.6), 400 for garbage.
 fn classify_version(start_line: &[u8], role: Role) -> Error {
     let token = match role {
-        Role::Request => start_line.rsplit(|&b| b == b' ').next(),
+        // request-line = method SP request-target SP HTTP-version: the version is all
+        // that follows the second SP, so `GET /  HTTP/1.1` has the version ` HTTP/1.1`.
+        Role::Request => start_line.splitn(3, |&b| b == b' ').nth(2),
         Role::Response => start_line.split(|&b| b == b' ').next(),
     }
     .unwrap_or(&[]);

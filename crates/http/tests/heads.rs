@@ -251,10 +251,98 @@ fn hostile_versions() {
         let input = format!("GET / {v}\r\nHost: a\r\n\r\n");
         assert_req_err(input.as_bytes(), Error::UnsupportedVersion, 505);
     }
-    for v in ["HTTP/1", "HTTP/1.10", "http/1.1", "HTTX/1.1", "HTTP/a.b"] {
+    for v in [
+        "HTTP/1",
+        "HTTP/1.10",
+        "http/1.1",
+        "HTTX/1.1",
+        "HTTP/a.b",
+        " HTTP/1.1",
+        "HTTP/1.1 ",
+        "HTTP/2.0 x",
+    ] {
         let input = format!("GET / {v}\r\nHost: a\r\n\r\n");
         assert_req_err(input.as_bytes(), ProtocolError::Version.into(), 400);
     }
+}
+
+#[test]
+fn hostile_request_line_whitespace() {
+    assert_req_err(
+        b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n",
+        ProtocolError::Target.into(),
+        400,
+    );
+    assert_req_err(
+        b"GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n",
+        ProtocolError::Method.into(),
+        400,
+    );
+    assert_req_err(
+        b" GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        ProtocolError::Method.into(),
+        400,
+    );
+    // A space inside the target makes the rest a malformed version.
+    assert_req_err(
+        b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n",
+        ProtocolError::Version.into(),
+        400,
+    );
+}
+
+#[test]
+fn hostile_leading_bare_cr() {
+    assert_req_err(
+        b"\rGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        ProtocolError::LineEnding.into(),
+        400,
+    );
+    assert_req_err(
+        b"\r\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        ProtocolError::LineEnding.into(),
+        400,
+    );
+}
+
+#[test]
+fn hostile_host_with_userinfo() {
+    assert_req_err(
+        b"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n",
+        ProtocolError::InvalidHost.into(),
+        400,
+    );
+}
+
+#[test]
+fn hostile_non_ascii_header_name_and_control_in_value() {
+    assert_req_err(
+        b"GET / HTTP/1.1\r\nH\xc3\xa9: a\r\nHost: a\r\n\r\n",
+        ProtocolError::HeaderName.into(),
+        400,
+    );
+    assert_req_err(
+        b"GET / HTTP/1.1\r\nHost: a\r\nX:\x01\r\n\r\n",
+        ProtocolError::HeaderValue.into(),
+        400,
+    );
+    assert_req_err(
+        b"GET /\xff HTTP/1.1\r\nHost: a\r\n\r\n",
+        ProtocolError::Target.into(),
+        400,
+    );
+}
+
+#[test]
+fn rfc9112_2_2_bare_lf_line_ends_are_accepted_and_values_trimmed() {
+    // "a recipient MAY recognize a single LF as a line terminator": httparse does, so do we.
+    let (req, n) = req_ok(b"GET / HTTP/1.1\nHost: a\nX: caf\xc3\xa9 \t\n\n");
+    assert_eq!(n, 35);
+    assert_eq!(req.headers.get_str("x"), Some("caf\u{e9}"));
+    // An empty Host is allowed (the target has no authority), and obs-text values are kept.
+    let (req, _) = req_ok(b"GET /a#frag HTTP/1.1\r\nHost:\r\n\r\n");
+    assert_eq!(req.host(), Some(""));
+    assert_eq!(req.path(), "/a");
 }
 
 #[test]
