@@ -99,12 +99,17 @@ impl Limits {
     /// Checks that the limits can admit at least a minimal message.
     ///
     /// Returns `Error::Usage(UsageError::InvalidLimit(field))` naming the first bad field:
-    /// a head limit under 16 bytes cannot hold `GET / HTTP/1.1\r\n\r\n`, a zero URI length
-    /// cannot hold `/`, and a zero head timeout would time out every connection at once.
+    /// a head limit under 16 bytes cannot hold `GET / HTTP/1.1\r\n\r\n`, zero headers
+    /// cannot hold the `Host` every HTTP/1.1 request needs, a zero URI length cannot hold
+    /// `/`, and a zero head timeout would time out every connection at once. Zero is fine
+    /// for the body, extension and trailer limits (it forbids them).
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |field| Err(Error::Usage(UsageError::InvalidLimit(field)));
         if self.max_head_bytes < 16 {
             return bad("max_head_bytes");
+        }
+        if self.max_headers == 0 {
+            return bad("max_headers");
         }
         if self.max_uri_len == 0 {
             return bad("max_uri_len");
@@ -138,6 +143,11 @@ mod tests {
         assert_eq!(
             e,
             Err(Error::Usage(UsageError::InvalidLimit("max_head_bytes")))
+        );
+        let e = Limits::default().with_max_headers(0).validate();
+        assert_eq!(
+            e,
+            Err(Error::Usage(UsageError::InvalidLimit("max_headers")))
         );
         let e = Limits::default().with_max_uri_len(0).validate();
         assert_eq!(
