@@ -21,27 +21,35 @@ use crate::error::{Error, UsageError};
 pub struct Limits {
     /// Largest head (request/status line, header lines and the empty line), in bytes,
     /// counted on bytes *buffered*, however TCP splits them. Default 16 KiB (h11); over it:
-    /// 431. Stops slowloris-style header floods from growing the read buffer.
+    /// 431. Stops slowloris-style header floods from growing the read buffer. Memory: a
+    /// connection reading a head buffers at most this plus one 4 KiB read, and the parsed
+    /// head keeps one copy of at most this many bytes.
     pub max_head_bytes: usize,
     /// Most header fields in one head. Default 100 (hyper); over it: 431. Bounds the
-    /// per-request header table (each entry is a few words).
+    /// per-request header table (32 bytes per entry; up to 32 entries of the parser's
+    /// scratch table live on the stack).
     pub max_headers: usize,
     /// Longest request-target, in bytes. Default 8 KiB; over it: 414. Stops huge URIs from
-    /// reaching routers and logs.
+    /// reaching routers and logs. Memory: part of the head, no extra.
     pub max_uri_len: usize,
     /// Longest chunk extension (everything after the chunk size up to the line end), in
     /// bytes, summed over all chunks of a body. Default 4 KiB; over it: 400. Extensions are
     /// ignored, so this only stops a peer from streaming them forever (hyper #3495).
+    /// Memory: none (extensions are counted, never stored).
     pub max_chunk_ext_bytes: usize,
     /// Largest trailer section of a chunked body, in bytes. Default 16 KiB; over it: 431.
-    /// Trailers are discarded; the bound stops an endless trailer section.
+    /// Trailers are discarded; the bound stops an endless trailer section. Memory: none
+    /// (trailers are validated and counted, never stored).
     pub max_trailer_bytes: usize,
     /// Largest decoded body, in bytes. Default 1 MiB (the `/publish` limit); over it: 413.
-    /// Checked on bytes decoded, so a lying chunk size cannot slip past it.
+    /// Checked on the declared length and on bytes decoded, so a lying chunk size cannot
+    /// slip past it; `u64::MAX` disables it (for endless streams such as SSE responses).
+    /// Memory: the decoder itself stores nothing; it bounds what a caller collecting the
+    /// body (`io::read_body`) can accumulate.
     pub max_body: u64,
     /// Time a client has to send a complete request head. Default 30 s (hyper); over it:
     /// 408. Applied by the tokio shells (the sans-IO parser never reads a clock); stops
-    /// slowloris.
+    /// slowloris. Memory: none here (one timer in the shell).
     pub head_timeout: Duration,
 }
 
