@@ -1,0 +1,545 @@
+//! One HTTP/1.1 connection: keep-alive, pipelining, timeouts, errors, dispatch.
+//!
+//! The connection owns its read buffer (`rbuf`, filled only by `read_buf`, so a `select!` that
+//! drops a read loses nothing) and its write buffer (`wbuf`, drained by cancel-safe
+//! `write_buf`). Requests are answered strictly in order; a pipelined request simply waits in
+//! `rbuf` until its predecessor is answered. Any framing error is terminal: its status goes
+//! out (if no byte of a response did yet), then the connection closes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+
+use crate::cursor::{Cursor, valid_topic};
+use crate::listener::{Shared, debug};
+use crate::router::{Access, Route, check_access};
+use crate::wire::{
+    BodyDecoder, HeadLimits, HeadReader, HttpError, Request, body_kind, encode_head,
+};
+
+/// What a handler tells the loop to do next.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Read the next request.
+    KeepAlive,
+    /// Close the connection (after flushing).
+    Close,
+}
+
+pub(crate) struct Conn<S> {
+    pub(crate) io: S,
+    pub(crate) rbuf: BytesMut,
+    pub(crate) wbuf: BytesMut,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
+    head: HeadReader,
+}
+
+/// A response about to be written.
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) body: Bytes,
+}
+
+impl Reply {
+    pub(crate) fn new(status: u16, content_type: &str, body: impl Into<Bytes>) -> Reply {
+        Reply {
+            status,
+            headers: vec![("Content-Type", content_type.to_string())],
+            body: body.into(),
+        }
+    }
+
+    pub(crate) fn json(body: String) -> Reply {
+        Reply::new(200, "application/json", body).header("Cache-Control", "no-store")
+    }
+
+    /// A plain-text error whose body names the status (never echoes the request).
+    pub(crate) fn error(status: u16) -> Reply {
+        Reply::new(
+            status,
+            "text/plain; charset=utf-8",
+            format!("{status} {}\n", crate::wire::reason(status)),
+        )
+    }
+
+    pub(crate) fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
+    pub(crate) fn new(io: S, shared: Arc<Shared>) -> Conn<S> {
+        let shutdown = shared.shutdown.clone();
+        Conn {
+            io,
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            shared,
+            shutdown,
+            head: HeadReader::default(),
+        }
+    }
+
+    fn head_limits(&self) -> HeadLimits {
+        HeadLimits {
+            max_head_bytes: self.shared.cfg.max_head_bytes,
+            max_headers: self.shared.cfg.max_headers,
+            max_uri_len: 8 * 1024,
+        }
+    }
+
+    /// Serves requests until the peer leaves, an error ends the connection, or shutdown.
+    pub(crate) async fn serve(mut self) {
+        let mut first = true;
+        loop {
+            let req = match self.read_head(first).await {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(e) => {
+                    debug(format_args!("request error: {e}"));
+                    let _ = self.send(Reply::error(e.status()), false, false).await;
+                    break;
+                }
+            };
+            first = false;
+            match self.dispatch(req).await {
+                Ok(Next::KeepAlive) => {}
+                Ok(Next::Close) => break,
+                Err(e) => {
+                    debug(format_args!("connection error: {e}"));
+                    return;
+                }
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.io.shutdown()).await;
+    }
+
+    /// Reads until a whole head is buffered. `Ok(None)`: the connection should close quietly
+    /// (peer gone, idle timeout, shutdown while idle).
+    async fn read_head(&mut self, first: bool) -> Result<Option<Request>, HttpError> {
+        let cfg = &self.shared.cfg;
+        let now = Instant::now();
+        // The slowloris clock runs from the first byte of a request (from accept for the first
+        // request); before that an idle keep-alive connection has the longer idle timeout.
+        let mut started = first || !self.rbuf.is_empty();
+        let mut deadline = now
+            + if started {
+                cfg.head_timeout
+            } else {
+                cfg.idle_timeout
+            };
+        let limits = self.head_limits();
+        loop {
+            if let Some(req) = self.head.parse(&mut self.rbuf, &limits)? {
+                return Ok(Some(req));
+            }
+            if !started && !self.rbuf.is_empty() {
+                started = true;
+                deadline = Instant::now() + self.shared.cfg.head_timeout;
+            }
+            if *self.shutdown.borrow() && self.rbuf.is_empty() {
+                return Ok(None);
+            }
+            reserve(&mut self.rbuf);
+            tokio::select! {
+                r = self.io.read_buf(&mut self.rbuf) => match r {
+                    Ok(0) | Err(_) => return Ok(None),
+                    Ok(_) => {}
+                },
+                _ = tokio::time::sleep_until(deadline) => {
+                    return if started { Err(HttpError::Timeout) } else { Ok(None) };
+                }
+                _ = self.shutdown.changed(), if !started => return Ok(None),
+            }
+        }
+    }
+
+    /// Reads the whole body (bounded by `max_body`), answering `100 Continue` first when the
+    /// client waits for it.
+    async fn read_body(&mut self, req: &Request) -> Result<Bytes, HttpError> {
+        let kind = body_kind(req)?;
+        let mut dec = BodyDecoder::new(kind, self.shared.cfg.max_body)?;
+        let mut out = BytesMut::new();
+        if dec.decode(&mut self.rbuf, &mut out)? {
+            return Ok(out.freeze());
+        }
+        if req.version == 1
+            && req
+                .header("expect")
+                .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"100-continue"))
+        {
+            self.write_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .await
+                .map_err(|_| HttpError::Eof)?;
+        }
+        let deadline = Instant::now() + self.shared.cfg.head_timeout;
+        loop {
+            reserve(&mut self.rbuf);
+            let n = tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.rbuf))
+                .await
+                .map_err(|_| HttpError::Timeout)?
+                .map_err(|_| HttpError::Eof)?;
+            if n == 0 {
+                return Err(HttpError::Eof);
+            }
+            if dec.decode(&mut self.rbuf, &mut out)? {
+                return Ok(out.freeze());
+            }
+        }
+    }
+
+    async fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.wbuf.extend_from_slice(bytes);
+        self.flush().await
+    }
+
+    /// Writes out `wbuf`, giving up after `write_timeout` on a peer that does not read.
+    pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
+        let t = self.shared.cfg.write_timeout;
+        match tokio::time::timeout(t, async {
+            self.io.write_all_buf(&mut self.wbuf).await?;
+            self.io.flush().await
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+        }
+    }
+
+    /// Writes `reply` (head only for `HEAD`), with `Content-Length` and, unless `keep_alive`,
+    /// `Connection: close`.
+    pub(crate) async fn send(
+        &mut self,
+        reply: Reply,
+        keep_alive: bool,
+        head_only: bool,
+    ) -> std::io::Result<()> {
+        let len = reply.body.len().to_string();
+        let mut headers: Vec<(&str, &str)> = reply
+            .headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_str()))
+            .collect();
+        if reply.status != 304 && reply.status >= 200 {
+            headers.push(("Content-Length", &len));
+        }
+        if !keep_alive {
+            headers.push(("Connection", "close"));
+        }
+        encode_head(reply.status, &headers, &mut self.wbuf);
+        if !head_only && reply.status != 304 {
+            self.wbuf.extend_from_slice(&reply.body);
+        }
+        self.flush().await
+    }
+
+    async fn dispatch(&mut self, req: Request) -> std::io::Result<Next> {
+        let route = Route::of(&req.path);
+        let keep_alive = req.keep_alive() && !*self.shutdown.borrow();
+        let head_only = req.method == "HEAD";
+        // The body is read (and bounded) before anything else, so the next pipelined request
+        // starts where this one ends whatever the handler does.
+        let body = match self.read_body(&req).await {
+            Ok(b) => b,
+            Err(e) => {
+                self.send(Reply::error(e.status()), false, false).await?;
+                return Ok(Next::Close);
+            }
+        };
+        let next = if keep_alive {
+            Next::KeepAlive
+        } else {
+            Next::Close
+        };
+        let is_ws_route = matches!(route, Route::Ws | Route::Echo);
+        if route == Route::Other {
+            return crate::files::serve(self, &req, route, keep_alive, head_only).await;
+        }
+        if !route.allows(&req.method) {
+            let reply = Reply::error(405).header("Allow", route.allow());
+            self.send(reply, keep_alive, head_only).await?;
+            return Ok(next);
+        }
+        let access = match check_access(&req, route, &self.shared.cfg) {
+            Ok(a) => a,
+            Err(status) => {
+                self.send(Reply::error(status), keep_alive && !is_ws_route, head_only)
+                    .await?;
+                return Ok(if is_ws_route { Next::Close } else { next });
+            }
+        };
+        if req.method == "OPTIONS" {
+            let reply = preflight(&req, route, &access);
+            self.send(reply, keep_alive, false).await?;
+            return Ok(next);
+        }
+        let reply = match route {
+            Route::Index | Route::Other => {
+                return crate::files::serve(self, &req, route, keep_alive, head_only).await;
+            }
+            Route::Health => {
+                let h = self.shared.hub.health();
+                Reply::json(crate::json::health(&h, &self.shared.stats))
+            }
+            Route::Publish => self.publish(&req, body).await,
+            Route::Poll => self.poll(&req).await,
+            Route::LongPoll => {
+                return self.long_poll(&req, &access, keep_alive).await;
+            }
+            Route::Events => return crate::stream::sse(self, &req, &access).await,
+            Route::Ws => return crate::stream::websocket(self, &req, false).await,
+            Route::Echo => return crate::stream::websocket(self, &req, true).await,
+        };
+        let reply = with_cors(reply, &access);
+        self.send(reply, keep_alive, head_only).await?;
+        Ok(next)
+    }
+
+    async fn publish(&mut self, req: &Request, body: Bytes) -> Reply {
+        let topic = match topic_of(req) {
+            Ok(t) => t,
+            Err(r) => return r,
+        };
+        match self.shared.hub.publish(&topic, body).await {
+            Ok(m) => Reply::json(crate::json::published(&m.id)),
+            Err(_) => unavailable(self.shared.cfg.retry_after_secs),
+        }
+    }
+
+    async fn poll(&mut self, req: &Request) -> Reply {
+        let (topic, since) = match topic_and_since(req, &["since"]) {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        match self
+            .shared
+            .hub
+            .read(&topic, since.as_ref(), self.shared.cfg.max_batch)
+            .await
+        {
+            Ok(b) => Reply::json(crate::json::batch(&b)),
+            Err(_) => unavailable(self.shared.cfg.retry_after_secs),
+        }
+    }
+
+    async fn long_poll(
+        &mut self,
+        req: &Request,
+        access: &Access,
+        keep_alive: bool,
+    ) -> std::io::Result<Next> {
+        let (topic, since) = match topic_and_since(req, &["since"]) {
+            Ok(x) => x,
+            Err(r) => {
+                self.send(with_cors(r, access), keep_alive, false).await?;
+                return Ok(if keep_alive {
+                    Next::KeepAlive
+                } else {
+                    Next::Close
+                });
+            }
+        };
+        let cfg = &self.shared.cfg;
+        let wait = match req.query_param("timeout") {
+            None => cfg.long_poll_default,
+            Some(t) => match t.parse::<u64>() {
+                // Larger waits are clamped to the maximum (as pushwire-poll does).
+                Ok(ms) => Duration::from_millis(ms).min(cfg.long_poll_max),
+                Err(_) => {
+                    let r = with_cors(Reply::error(400), access);
+                    self.send(r, keep_alive, false).await?;
+                    return Ok(if keep_alive {
+                        Next::KeepAlive
+                    } else {
+                        Next::Close
+                    });
+                }
+            },
+        };
+        let max = cfg.max_batch;
+        let deadline = std::time::Instant::now() + wait;
+        let shared = self.shared.clone();
+        let _g = crate::listener::Gauge::up(&shared.stats.long_poll);
+        // "Now" must be pinned before waiting, so a shutdown answer still carries the right
+        // `next` and a message that arrives meanwhile is not skipped.
+        let since = match since {
+            Some(c) => Some(c),
+            None => match shared.hub.read(&topic, None, 0).await {
+                Ok(b) => Cursor::parse(&b.next).ok(),
+                Err(_) => {
+                    let r = with_cors(unavailable(shared.cfg.retry_after_secs), access);
+                    self.send(r, keep_alive, false).await?;
+                    return Ok(Next::Close);
+                }
+            },
+        };
+        let mut stopping = false;
+        let mut peer_gone = false;
+        let result = {
+            let wait = shared.hub.wait(&topic, since.as_ref(), max, deadline);
+            tokio::pin!(wait);
+            loop {
+                let can_read = self.rbuf.len() < self.shared.cfg.max_head_bytes;
+                tokio::select! {
+                    r = &mut wait => break Some(r),
+                    _ = self.shutdown.changed(), if !stopping => {
+                        stopping = true;
+                        break None;
+                    }
+                    r = self.io.read_buf(&mut self.rbuf), if can_read && !peer_gone => {
+                        // A pipelined request stays buffered; a closed peer needs no answer.
+                        if matches!(r, Ok(0) | Err(_)) {
+                            peer_gone = true;
+                            break None;
+                        }
+                    }
+                }
+            }
+        };
+        if peer_gone {
+            return Ok(Next::Close);
+        }
+        let result = match result {
+            Some(r) => r,
+            None => shared.hub.read(&topic, since.as_ref(), max).await,
+        };
+        let reply = match result {
+            Ok(b) => Reply::json(crate::json::batch(&b)),
+            Err(_) => unavailable(shared.cfg.retry_after_secs),
+        };
+        let keep = keep_alive && !stopping;
+        self.send(with_cors(reply, access), keep, false).await?;
+        Ok(if keep { Next::KeepAlive } else { Next::Close })
+    }
+}
+
+/// Makes room for a read without letting a buffer grow by more than one 8 KiB step per read;
+/// the limits are checked on what is buffered after each read.
+pub(crate) fn reserve(buf: &mut BytesMut) {
+    if buf.capacity() - buf.len() < 1024 {
+        buf.reserve(8 * 1024);
+    }
+}
+
+pub(crate) fn unavailable(retry_after: u32) -> Reply {
+    Reply::error(503).header("Retry-After", retry_after.to_string())
+}
+
+pub(crate) fn with_cors(mut reply: Reply, access: &Access) -> Reply {
+    if let Some(o) = &access.cors_origin {
+        reply
+            .headers
+            .push(("Access-Control-Allow-Origin", o.clone()));
+        reply
+            .headers
+            .push(("Access-Control-Allow-Credentials", "true".into()));
+        reply.headers.push(("Vary", "Origin".into()));
+    }
+    reply
+}
+
+/// `OPTIONS`: a CORS preflight gets the allowed methods and headers; a plain `OPTIONS` its
+/// `Allow`.
+fn preflight(req: &Request, route: Route, access: &Access) -> Reply {
+    let mut r = Reply {
+        status: 204,
+        headers: vec![("Allow", route.allow().to_string())],
+        body: Bytes::new(),
+    };
+    if req.header("access-control-request-method").is_some() {
+        if let Some(o) = &access.cors_origin {
+            r.headers.push(("Access-Control-Allow-Origin", o.clone()));
+            r.headers
+                .push(("Access-Control-Allow-Credentials", "true".into()));
+        }
+        r.headers
+            .push(("Access-Control-Allow-Methods", route.allow().to_string()));
+        r.headers.push((
+            "Access-Control-Allow-Headers",
+            "Content-Type, Last-Event-ID, Authorization".into(),
+        ));
+        r.headers.push(("Access-Control-Max-Age", "600".into()));
+        r.headers.push(("Vary", "Origin".into()));
+    }
+    r
+}
+
+/// The `topic` parameter (default `default`), validated, or a 400.
+pub(crate) fn topic_of(req: &Request) -> Result<String, Reply> {
+    let topic = req
+        .query_param("topic")
+        .unwrap_or_else(|| "default".to_string());
+    if valid_topic(&topic) {
+        Ok(topic)
+    } else {
+        Err(Reply::error(400))
+    }
+}
+
+/// The topic and the first present cursor among `names` (in order), or a 400.
+pub(crate) fn topic_and_since(
+    req: &Request,
+    names: &[&str],
+) -> Result<(String, Option<Cursor>), Reply> {
+    let topic = topic_of(req)?;
+    for name in names {
+        if let Some(v) = req.query_param(name) {
+            return Cursor::parse(&v)
+                .map(|c| (topic, Some(c)))
+                .map_err(|_| Reply::error(400));
+        }
+    }
+    Ok((topic, None))
+}
+
+/// What [`io_step`] did.
+pub(crate) enum IoEvent {
+    /// `n` bytes of `wbuf` went out (0 = the peer cannot take more, treat as gone).
+    Wrote(std::io::Result<usize>),
+    /// `n` bytes were appended to `rbuf` (0 = EOF).
+    Read(std::io::Result<usize>),
+}
+
+/// Writes some of `wbuf` or reads into `rbuf`, whichever the socket allows first.
+///
+/// One future drives both directions of the same stream, so a `select!` arm can wait for
+/// either without splitting the stream. Cancel-safe: bytes move only in the poll that returns
+/// `Ready`.
+pub(crate) async fn io_step<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    rbuf: &mut BytesMut,
+    wbuf: &mut BytesMut,
+    can_read: bool,
+) -> IoEvent {
+    use bytes::Buf as _;
+    use std::pin::Pin;
+    use std::task::Poll;
+    let mut tmp = [0u8; 8 * 1024];
+    std::future::poll_fn(|cx| {
+        if !wbuf.is_empty() {
+            if let Poll::Ready(r) = Pin::new(&mut *io).poll_write(cx, &wbuf[..]) {
+                if let Ok(n) = r {
+                    wbuf.advance(n.min(wbuf.len()));
+                }
+                return Poll::Ready(IoEvent::Wrote(r));
+            }
+        }
+        if can_read {
+            let mut rb = tokio::io::ReadBuf::new(&mut tmp);
+            if let Poll::Ready(r) = Pin::new(&mut *io).poll_read(cx, &mut rb) {
+                let n = rb.filled().len();
+                rbuf.extend_from_slice(rb.filled());
+                return Poll::Ready(IoEvent::Read(r.map(|()| n)));
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}

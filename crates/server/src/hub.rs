@@ -1,0 +1,685 @@
+//! The hub: topics, their retained history, and fan-out to subscribers.
+//!
+//! Transports never touch a log directly; they talk to a [`Hub`], so a cross-process backplane
+//! (Redis) can replace [`MemoryHub`] without changing them. The trait is object-safe (the
+//! binary picks the hub at run time) and every call can fail: a remote hub that cannot store a
+//! publish answers [`HubError::Unavailable`], which the HTTP layer turns into `503` with
+//! `Retry-After`.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::{Notify, mpsc};
+
+use crate::cursor::{Cursor, new_epoch};
+
+/// The boxed future every [`Hub`] method returns (object-safe without an extra crate).
+pub type HubFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, HubError>> + Send + 'a>>;
+
+/// Why the hub could not serve a call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HubError {
+    /// The backend cannot store or read right now (answered `503` + `Retry-After`).
+    #[error("hub backend unavailable")]
+    Unavailable,
+    /// The topic limit is reached and no idle topic can be dropped (answered `503`).
+    #[error("too many topics")]
+    TooManyTopics,
+}
+
+/// Whether a payload is sent as text or binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Valid UTF-8: a WebSocket text message, a JSON string.
+    Text,
+    /// Anything else: a WebSocket binary message, base64 in JSON.
+    Binary,
+}
+
+impl Kind {
+    /// The contract's rule: valid UTF-8 is text, anything else binary.
+    pub fn of(data: &[u8]) -> Kind {
+        if std::str::from_utf8(data).is_ok() {
+            Kind::Text
+        } else {
+            Kind::Binary
+        }
+    }
+}
+
+/// One published message, shared by every subscriber (`Arc`), with its wire encodings made
+/// at most once each, whatever the number of receivers.
+#[derive(Debug)]
+pub struct Message {
+    /// `EPOCH-SEQ`.
+    pub id: Box<str>,
+    /// Position in its topic's epoch (1-based).
+    pub seq: u64,
+    /// The payload as published.
+    pub data: Bytes,
+    /// Text or binary.
+    pub kind: Kind,
+    sse: OnceLock<Bytes>,
+    ws: OnceLock<Bytes>,
+}
+
+impl Message {
+    /// A message with id `EPOCH-SEQ`.
+    pub fn new(epoch: &str, seq: u64, data: Bytes) -> Message {
+        Message {
+            id: format!("{epoch}-{seq}").into_boxed_str(),
+            seq,
+            kind: Kind::of(&data),
+            data,
+            sse: OnceLock::new(),
+            ws: OnceLock::new(),
+        }
+    }
+
+    /// The SSE event (`id:` + `data:` lines), encoded by the first subscriber that needs it.
+    pub fn sse_event(&self) -> &Bytes {
+        self.sse
+            .get_or_init(|| crate::wire::encode_sse_message(self))
+    }
+
+    /// The unmasked server WebSocket frame, encoded by the first subscriber that needs it.
+    pub fn ws_frame(&self) -> &Bytes {
+        self.ws
+            .get_or_init(|| crate::wire::encode_ws_data(self.kind == Kind::Text, &self.data))
+    }
+}
+
+/// Messages after a cursor, and where to continue.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// In order, oldest first.
+    pub messages: Vec<Arc<Message>>,
+    /// The cursor to pass as `since` next time (`EPOCH-SEQ`).
+    pub next: String,
+    /// The cursor was of another epoch or older than the history: delivery restarted at the
+    /// oldest retained message.
+    pub missed: bool,
+}
+
+/// Bounds of one subscriber's outbound queue.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    /// Messages queued at most.
+    pub messages: usize,
+    /// Payload bytes queued at most.
+    pub bytes: usize,
+}
+
+/// The subscriber fell behind its [`QueueLimits`] and was cut; resume with its cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("subscriber too slow: outbound queue limit passed")]
+pub struct Lagged;
+
+#[derive(Debug, Default)]
+struct SubShared {
+    lagged: AtomicBool,
+    queued_bytes: AtomicUsize,
+}
+
+/// A live subscription: first [`Subscription::replay`], then [`Subscription::recv`].
+#[derive(Debug)]
+pub struct Subscription {
+    /// Retained messages after the cursor (empty when it was absent), to send before live ones.
+    pub replay: Batch,
+    rx: mpsc::Receiver<Arc<Message>>,
+    shared: Arc<SubShared>,
+}
+
+impl Subscription {
+    /// Builds the receiving half of a subscription (for other [`Hub`] implementations).
+    pub fn channel(replay: Batch, limits: QueueLimits) -> (Subscription, Subscriber) {
+        let (tx, rx) = mpsc::channel(limits.messages.max(1));
+        let shared = Arc::new(SubShared::default());
+        (
+            Subscription {
+                replay,
+                rx,
+                shared: shared.clone(),
+            },
+            Subscriber { tx, shared, limits },
+        )
+    }
+
+    /// The next live message; `Ok(None)` when the hub closed the topic; `Err(Lagged)` once the
+    /// subscriber was cut as too slow (every later call says so too).
+    ///
+    /// Cancel-safe: a message is removed from the queue only when returned.
+    pub async fn recv(&mut self) -> Result<Option<Arc<Message>>, Lagged> {
+        if self.shared.lagged.load(Ordering::Acquire) {
+            return Err(Lagged);
+        }
+        match self.rx.recv().await {
+            Some(m) => {
+                self.shared
+                    .queued_bytes
+                    .fetch_sub(m.data.len(), Ordering::AcqRel);
+                Ok(Some(m))
+            }
+            None if self.shared.lagged.load(Ordering::Acquire) => Err(Lagged),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The hub's sending half of one subscription.
+#[derive(Debug)]
+pub struct Subscriber {
+    tx: mpsc::Sender<Arc<Message>>,
+    shared: Arc<SubShared>,
+    limits: QueueLimits,
+}
+
+/// What [`Subscriber::offer`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// Queued.
+    Queued,
+    /// The receiver is gone; drop this subscriber.
+    Closed,
+    /// The queue was full: the subscriber is now cut ([`Lagged`]); drop it.
+    Lagged,
+}
+
+impl Subscriber {
+    /// Queues `m` without waiting: a full queue cuts the subscriber instead of slowing the
+    /// publisher and every other subscriber.
+    pub fn offer(&self, m: &Arc<Message>) -> Offer {
+        if self.tx.is_closed() {
+            return Offer::Closed;
+        }
+        let len = m.data.len();
+        let before = self.shared.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        // One message larger than the byte budget still passes when the queue is empty, or a
+        // 1 MiB publish could never reach anyone.
+        let over_bytes = before > 0 && before.saturating_add(len) > self.limits.bytes;
+        if !over_bytes && self.tx.try_send(m.clone()).is_ok() {
+            return Offer::Queued;
+        }
+        if self.tx.is_closed() {
+            return Offer::Closed;
+        }
+        self.shared.lagged.store(true, Ordering::Release);
+        Offer::Lagged
+    }
+
+    fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// What `/healthz` reports about the hub.
+#[derive(Debug, Clone, Default)]
+pub struct HubHealth {
+    /// `memory` or `redis`.
+    pub kind: &'static str,
+    /// Backend state for remote hubs (`up` / `down`), `None` for the memory hub.
+    pub backend: Option<&'static str>,
+    /// Topics alive.
+    pub topics: usize,
+    /// Live subscriptions.
+    pub subscribers: usize,
+    /// Subscribers cut as too slow since start.
+    pub slow_disconnects: u64,
+    /// Messages published since start.
+    pub published: u64,
+}
+
+/// Topics, history, fan-out. See the module docs.
+pub trait Hub: Send + Sync + 'static {
+    /// Appends `data` to `topic` and delivers it to every subscriber; answers its id once
+    /// stored (a remote hub answers only after the backend stored it).
+    fn publish<'a>(&'a self, topic: &'a str, data: Bytes) -> HubFuture<'a, Arc<Message>>;
+
+    /// Retained messages after `since` (at most `max`), at once. `since: None` = from now.
+    fn read<'a>(
+        &'a self,
+        topic: &'a str,
+        since: Option<&'a Cursor>,
+        max: usize,
+    ) -> HubFuture<'a, Batch>;
+
+    /// Like [`Hub::read`], but waits until at least one message exists after `since` or
+    /// `deadline` passes (then an empty batch with the same `next`). `since: None` means
+    /// after the newest message at the time of the call.
+    fn wait<'a>(
+        &'a self,
+        topic: &'a str,
+        since: Option<&'a Cursor>,
+        max: usize,
+        deadline: Instant,
+    ) -> HubFuture<'a, Batch>;
+
+    /// Replay after `since` (none when absent) then every new message, with no gap and no
+    /// duplicate between the two.
+    fn subscribe<'a>(
+        &'a self,
+        topic: &'a str,
+        since: Option<&'a Cursor>,
+        limits: QueueLimits,
+    ) -> HubFuture<'a, Subscription>;
+
+    /// Kind, backend state and counters for `/healthz`.
+    fn health(&self) -> HubHealth;
+}
+
+/// The default hub: everything in this process, fast, lost on restart (a restart starts new
+/// epochs, so old cursors report `missed` instead of skipping silently).
+#[derive(Debug)]
+pub struct MemoryHub {
+    history: usize,
+    max_topics: usize,
+    topics: Mutex<HashMap<Arc<str>, Arc<Topic>>>,
+    slow: AtomicU64,
+    published: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Topic {
+    state: Mutex<TopicState>,
+    notify: Notify,
+}
+
+#[derive(Debug)]
+struct TopicState {
+    epoch: Arc<str>,
+    /// Sequence number of the newest message (0 = none yet).
+    last: u64,
+    log: VecDeque<Arc<Message>>,
+    subscribers: Vec<Subscriber>,
+    /// Long polls currently waiting, so eviction never drops a watched topic.
+    waiters: usize,
+    last_used: Instant,
+}
+
+impl TopicState {
+    /// The rules of `DESIGN.md`: absent = now; `0` = oldest; same epoch and still retained =
+    /// after it; anything else (other epoch, too old, ahead of the log) = oldest + missed.
+    fn read_after(&self, since: Option<&Cursor>, max: usize) -> Batch {
+        let first = self.log.front().map_or(self.last + 1, |m| m.seq);
+        let (start, missed) = match since {
+            None => (self.last + 1, false),
+            Some(Cursor::Oldest) => (first, false),
+            Some(Cursor::At { epoch, seq })
+                if **epoch == *self.epoch && *seq <= self.last && *seq + 1 >= first =>
+            {
+                (*seq + 1, false)
+            }
+            Some(_) => (first, true),
+        };
+        let skip = start.saturating_sub(first) as usize;
+        let messages: Vec<Arc<Message>> = self.log.iter().skip(skip).take(max).cloned().collect();
+        let next_seq = messages.last().map_or(
+            if start > self.last {
+                self.last
+            } else {
+                start - 1
+            },
+            |m| m.seq,
+        );
+        Batch {
+            next: format!("{}-{}", self.epoch, next_seq),
+            messages,
+            missed,
+        }
+    }
+}
+
+impl MemoryHub {
+    /// A hub keeping `history` messages per topic and at most `max_topics` topics.
+    pub fn new(history: usize, max_topics: usize) -> MemoryHub {
+        MemoryHub {
+            history: history.max(1),
+            max_topics: max_topics.max(1),
+            topics: Mutex::new(HashMap::new()),
+            slow: AtomicU64::new(0),
+            published: AtomicU64::new(0),
+        }
+    }
+
+    fn topic(&self, name: &str) -> Result<Arc<Topic>, HubError> {
+        let mut topics = lock(&self.topics);
+        if let Some(t) = topics.get(name) {
+            return Ok(t.clone());
+        }
+        if topics.len() >= self.max_topics {
+            // Drop the least recently used topic nobody watches; its epoch dies with it, so
+            // a later cursor on it reports `missed` rather than skipping anything.
+            let victim = topics
+                .iter()
+                .filter(|(_, t)| {
+                    Arc::strong_count(t) == 1 && {
+                        let s = lock(&t.state);
+                        s.waiters == 0 && s.subscribers.iter().all(Subscriber::is_closed)
+                    }
+                })
+                .min_by_key(|(_, t)| lock(&t.state).last_used)
+                .map(|(k, _)| k.clone());
+            match victim {
+                Some(k) => {
+                    topics.remove(&k);
+                }
+                None => return Err(HubError::TooManyTopics),
+            }
+        }
+        let t = Arc::new(Topic {
+            state: Mutex::new(TopicState {
+                epoch: new_epoch().into(),
+                last: 0,
+                log: VecDeque::new(),
+                subscribers: Vec::new(),
+                waiters: 0,
+                last_used: Instant::now(),
+            }),
+            notify: Notify::new(),
+        });
+        topics.insert(name.into(), t.clone());
+        Ok(t)
+    }
+
+    fn publish_now(&self, topic: &str, data: Bytes) -> Result<Arc<Message>, HubError> {
+        let t = self.topic(topic)?;
+        let mut st = lock(&t.state);
+        st.last += 1;
+        st.last_used = Instant::now();
+        let m = Arc::new(Message::new(&st.epoch, st.last, data));
+        if st.log.len() >= self.history {
+            st.log.pop_front();
+        }
+        st.log.push_back(m.clone());
+        let mut slow = 0;
+        st.subscribers.retain(|s| match s.offer(&m) {
+            Offer::Queued => true,
+            Offer::Closed => false,
+            Offer::Lagged => {
+                slow += 1;
+                false
+            }
+        });
+        drop(st);
+        if slow > 0 {
+            self.slow.fetch_add(slow, Ordering::Relaxed);
+        }
+        self.published.fetch_add(1, Ordering::Relaxed);
+        t.notify.notify_waiters();
+        Ok(m)
+    }
+
+    fn read_now(&self, topic: &str, since: Option<&Cursor>, max: usize) -> Result<Batch, HubError> {
+        let t = self.topic(topic)?;
+        let mut st = lock(&t.state);
+        st.last_used = Instant::now();
+        Ok(st.read_after(since, max))
+    }
+
+    async fn wait_impl(
+        &self,
+        topic: &str,
+        since: Option<&Cursor>,
+        max: usize,
+        deadline: Instant,
+    ) -> Result<Batch, HubError> {
+        let t = self.topic(topic)?;
+        // Pin "now" once, so a message published while we wait is not mistaken for history.
+        let since: Cursor = match since {
+            Some(c) => c.clone(),
+            None => {
+                let st = lock(&t.state);
+                Cursor::At {
+                    epoch: st.epoch.to_string(),
+                    seq: st.last,
+                }
+            }
+        };
+        lock(&t.state).waiters += 1;
+        let _guard = WaiterGuard(&t);
+        loop {
+            // Register interest before looking, so a publish between the look and the await
+            // still wakes us.
+            let notified = t.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let batch = lock(&t.state).read_after(Some(&since), max);
+            if !batch.messages.is_empty() || batch.missed {
+                return Ok(batch);
+            }
+            let sleep = tokio::time::sleep_until(deadline.into());
+            tokio::select! {
+                _ = notified => {}
+                _ = sleep => return Ok(lock(&t.state).read_after(Some(&since), max)),
+            }
+        }
+    }
+
+    fn subscribe_now(
+        &self,
+        topic: &str,
+        since: Option<&Cursor>,
+        limits: QueueLimits,
+    ) -> Result<Subscription, HubError> {
+        let t = self.topic(topic)?;
+        let mut st = lock(&t.state);
+        st.last_used = Instant::now();
+        // Replay and registration under one lock: nothing published can fall between them.
+        let replay = match since {
+            Some(c) => st.read_after(Some(c), usize::MAX),
+            None => st.read_after(None, 0),
+        };
+        let (sub, tx) = Subscription::channel(replay, limits);
+        st.subscribers.retain(|s| !s.is_closed());
+        st.subscribers.push(tx);
+        Ok(sub)
+    }
+}
+
+struct WaiterGuard<'a>(&'a Topic);
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        let mut st = lock(&self.0.state);
+        st.waiters = st.waiters.saturating_sub(1);
+    }
+}
+
+/// Locks, ignoring poisoning: hub state stays consistent between statements, and one panicked
+/// task must not take every topic down with it.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Hub for MemoryHub {
+    fn publish<'a>(&'a self, topic: &'a str, data: Bytes) -> HubFuture<'a, Arc<Message>> {
+        let r = self.publish_now(topic, data);
+        Box::pin(std::future::ready(r))
+    }
+
+    fn read<'a>(
+        &'a self,
+        topic: &'a str,
+        since: Option<&'a Cursor>,
+        max: usize,
+    ) -> HubFuture<'a, Batch> {
+        Box::pin(std::future::ready(self.read_now(topic, since, max)))
+    }
+
+    fn wait<'a>(
+        &'a self,
+        topic: &'a str,
+        since: Option<&'a Cursor>,
+        max: usize,
+        deadline: Instant,
+    ) -> HubFuture<'a, Batch> {
+        Box::pin(self.wait_impl(topic, since, max, deadline))
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        topic: &'a str,
+        since: Option<&'a Cursor>,
+        limits: QueueLimits,
+    ) -> HubFuture<'a, Subscription> {
+        Box::pin(std::future::ready(self.subscribe_now(topic, since, limits)))
+    }
+
+    fn health(&self) -> HubHealth {
+        let topics = lock(&self.topics);
+        let subscribers = topics
+            .values()
+            .map(|t| {
+                lock(&t.state)
+                    .subscribers
+                    .iter()
+                    .filter(|s| !s.is_closed())
+                    .count()
+            })
+            .sum();
+        HubHealth {
+            kind: "memory",
+            backend: None,
+            topics: topics.len(),
+            subscribers,
+            slow_disconnects: self.slow.load(Ordering::Relaxed),
+            published: self.published.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    const Q: QueueLimits = QueueLimits {
+        messages: 4,
+        bytes: 1 << 20,
+    };
+
+    #[tokio::test]
+    async fn cursor_rules() {
+        let hub = MemoryHub::new(3, 10);
+        let empty = hub.read("t", None, 10).await.unwrap();
+        assert!(empty.messages.is_empty() && !empty.missed);
+        assert!(empty.next.ends_with("-0"));
+        let epoch = empty.next.trim_end_matches("-0").to_string();
+        for i in 1..=5 {
+            let m = hub.publish("t", b(&format!("m{i}"))).await.unwrap();
+            assert_eq!(&*m.id, format!("{epoch}-{i}"));
+        }
+        // absent: from now on
+        let now = hub.read("t", None, 10).await.unwrap();
+        assert!(now.messages.is_empty());
+        assert_eq!(now.next, format!("{epoch}-5"));
+        // 0: oldest retained (3, 4, 5), not missed
+        let all = hub.read("t", Some(&Cursor::Oldest), 10).await.unwrap();
+        let seqs: Vec<u64> = all.messages.iter().map(|m| m.seq).collect();
+        assert_eq!((seqs, all.missed), (vec![3, 4, 5], false));
+        // still retained
+        let c = Cursor::parse(&format!("{epoch}-3")).unwrap();
+        let r = hub.read("t", Some(&c), 10).await.unwrap();
+        assert_eq!(r.messages.len(), 2);
+        assert!(!r.missed);
+        assert_eq!(r.next, format!("{epoch}-5"));
+        // 2 is the one before the oldest retained: nothing lost
+        let c = Cursor::parse(&format!("{epoch}-2")).unwrap();
+        assert!(!hub.read("t", Some(&c), 10).await.unwrap().missed);
+        // 1: message 2 was dropped -> missed, from oldest
+        let c = Cursor::parse(&format!("{epoch}-1")).unwrap();
+        let r = hub.read("t", Some(&c), 10).await.unwrap();
+        assert!(r.missed);
+        assert_eq!(r.messages[0].seq, 3);
+        // other epoch
+        let c = Cursor::parse("zz-1").unwrap();
+        assert!(hub.read("t", Some(&c), 10).await.unwrap().missed);
+        // max bounds the batch, next continues from it
+        let r = hub.read("t", Some(&Cursor::Oldest), 1).await.unwrap();
+        assert_eq!(r.next, format!("{epoch}-3"));
+    }
+
+    #[tokio::test]
+    async fn subscribe_replays_then_goes_live_without_gap() {
+        let hub = MemoryHub::new(100, 10);
+        hub.publish("t", b("a")).await.unwrap();
+        let mut s = hub.subscribe("t", Some(&Cursor::Oldest), Q).await.unwrap();
+        hub.publish("t", b("b")).await.unwrap();
+        assert_eq!(s.replay.messages.len(), 1);
+        assert_eq!(s.recv().await.unwrap().unwrap().data, b("b"));
+    }
+
+    #[tokio::test]
+    async fn slow_subscriber_is_cut_and_others_keep_receiving() {
+        let hub = MemoryHub::new(100, 10);
+        let mut slow = hub.subscribe("t", None, Q).await.unwrap();
+        let mut fast = hub.subscribe("t", None, Q).await.unwrap();
+        for i in 0..10 {
+            hub.publish("t", b(&i.to_string())).await.unwrap();
+            assert_eq!(fast.recv().await.unwrap().unwrap().seq, i + 1);
+        }
+        assert_eq!(slow.recv().await.unwrap_err(), Lagged);
+        assert_eq!(hub.health().slow_disconnects, 1);
+    }
+
+    #[tokio::test]
+    async fn byte_budget_cuts_too() {
+        let hub = MemoryHub::new(100, 10);
+        let lim = QueueLimits {
+            messages: 100,
+            bytes: 10,
+        };
+        let mut s = hub.subscribe("t", None, lim).await.unwrap();
+        hub.publish("t", b("0123456789abc")).await.unwrap(); // alone: passes
+        hub.publish("t", b("x")).await.unwrap(); // over the budget
+        assert_eq!(s.recv().await.unwrap_err(), Lagged);
+    }
+
+    #[tokio::test]
+    async fn wait_returns_on_publish_or_deadline() {
+        let hub = Arc::new(MemoryHub::new(100, 10));
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let r = hub.wait("t", None, 10, deadline).await.unwrap();
+        assert!(r.messages.is_empty());
+        let h2 = hub.clone();
+        let w = tokio::spawn(async move {
+            h2.wait("t", None, 10, Instant::now() + Duration::from_secs(10))
+                .await
+                .unwrap()
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        hub.publish("t", b("x")).await.unwrap();
+        let r = w.await.unwrap();
+        assert_eq!(r.messages.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn topic_count_is_bounded_and_idle_topics_are_dropped() {
+        let hub = MemoryHub::new(10, 2);
+        let _s = hub.subscribe("a", None, Q).await.unwrap();
+        hub.publish("b", b("x")).await.unwrap();
+        hub.publish("c", b("x")).await.unwrap(); // evicts b
+        assert_eq!(hub.health().topics, 2);
+        let _s2 = hub.subscribe("c", None, Q).await.unwrap();
+        assert_eq!(
+            hub.publish("d", b("x")).await.unwrap_err(),
+            HubError::TooManyTopics
+        );
+    }
+
+    #[test]
+    fn kind_rule() {
+        assert_eq!(Kind::of(b"h\xc3\xa9"), Kind::Text);
+        assert_eq!(Kind::of(b"\xff"), Kind::Binary);
+    }
+}

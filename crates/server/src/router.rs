@@ -1,0 +1,174 @@
+//! Method + path to handler, and the access check every request passes first.
+//!
+//! The access check is the single place where requests are admitted: today it checks the
+//! `Origin` against the allow-list; a token check (issue 13) slots in next to it and can refuse
+//! with its own status without any transport knowing.
+
+use crate::config::Config;
+use crate::wire::Request;
+
+/// The endpoints of the product contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /`: the demo page (or `index.html` of `--static`).
+    Index,
+    /// `POST /publish`.
+    Publish,
+    /// `GET /poll`.
+    Poll,
+    /// `GET /long-poll`.
+    LongPoll,
+    /// `GET /events`.
+    Events,
+    /// `GET /ws`.
+    Ws,
+    /// `GET /echo`.
+    Echo,
+    /// `GET /healthz`.
+    Health,
+    /// Anything else: a static file, or 404.
+    Other,
+}
+
+impl Route {
+    /// Routes a (still percent-encoded) path.
+    pub fn of(path: &str) -> Route {
+        match path {
+            "/" => Route::Index,
+            "/publish" => Route::Publish,
+            "/poll" => Route::Poll,
+            "/long-poll" => Route::LongPoll,
+            "/events" => Route::Events,
+            "/ws" => Route::Ws,
+            "/echo" => Route::Echo,
+            "/healthz" => Route::Health,
+            _ => Route::Other,
+        }
+    }
+
+    /// The methods this route answers, as the `Allow` header lists them.
+    pub fn allow(self) -> &'static str {
+        match self {
+            Route::Index | Route::Health | Route::Other => "GET, HEAD",
+            Route::Publish => "POST, OPTIONS",
+            Route::Poll => "GET, HEAD, OPTIONS",
+            Route::LongPoll | Route::Events => "GET, OPTIONS",
+            Route::Ws | Route::Echo => "GET",
+        }
+    }
+
+    /// Whether `method` is one of [`Route::allow`].
+    pub fn allows(self, method: &str) -> bool {
+        self.allow().split(", ").any(|m| m == method)
+    }
+
+    /// Whether cross-origin access rules apply (API endpoints; not pages or health).
+    pub fn is_api(self) -> bool {
+        !matches!(self, Route::Index | Route::Health | Route::Other)
+    }
+}
+
+/// What the access check decided for an admitted request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    /// The allowed foreign origin to echo in `Access-Control-Allow-Origin` (with
+    /// credentials); `None` for same-origin or origin-less requests.
+    pub cors_origin: Option<String>,
+}
+
+/// Admits or refuses a request: `Err(status)` is the answer (403 for a foreign origin).
+///
+/// Browsers send `Origin` on WebSocket upgrades and on CORS requests; a request without it
+/// comes from a non-browser client, which an origin check cannot constrain anyway.
+pub fn check_access(req: &Request, route: Route, cfg: &Config) -> Result<Access, u16> {
+    if !route.is_api() {
+        return Ok(Access::default());
+    }
+    let Some(origin) = req.header("origin") else {
+        return Ok(Access::default());
+    };
+    let origin = std::str::from_utf8(origin).map_err(|_| 403u16)?.trim();
+    let host = req.header_str("host").unwrap_or("").trim();
+    let own = !host.is_empty()
+        && origin.len() == 7 + host.len()
+        && origin
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+        && origin
+            .get(7..)
+            .is_some_and(|s| s.eq_ignore_ascii_case(host));
+    if own {
+        return Ok(Access::default());
+    }
+    let listed = cfg
+        .allow_origins
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(origin.trim_end_matches('/')));
+    if listed {
+        Ok(Access {
+            cors_origin: Some(origin.to_string()),
+        })
+    } else {
+        Err(403)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn req(headers: &[(&str, &str)]) -> Request {
+        Request {
+            method: "GET".into(),
+            target: "/ws".into(),
+            path: "/ws".into(),
+            query: String::new(),
+            version: 1,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), Bytes::copy_from_slice(v.as_bytes())))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn origins() {
+        let mut cfg = Config::default();
+        cfg.allow_origins.push("https://app.example".into());
+        let own = req(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "http://127.0.0.1:3000"),
+        ]);
+        assert_eq!(check_access(&own, Route::Ws, &cfg), Ok(Access::default()));
+        let none = req(&[("host", "h")]);
+        assert_eq!(check_access(&none, Route::Ws, &cfg), Ok(Access::default()));
+        let listed = req(&[("host", "h"), ("origin", "https://app.example")]);
+        assert_eq!(
+            check_access(&listed, Route::Events, &cfg)
+                .unwrap()
+                .cors_origin
+                .as_deref(),
+            Some("https://app.example")
+        );
+        for bad in [
+            "http://evil.example",
+            "null",
+            "https://127.0.0.1:3000",
+            "http://127.0.0.1:30000",
+        ] {
+            let r = req(&[("host", "127.0.0.1:3000"), ("origin", bad)]);
+            assert_eq!(check_access(&r, Route::Ws, &cfg), Err(403), "{bad}");
+            assert_eq!(check_access(&r, Route::Health, &cfg), Ok(Access::default()));
+        }
+    }
+
+    #[test]
+    fn allow_lists() {
+        assert_eq!(Route::of("/publish"), Route::Publish);
+        assert!(Route::Publish.allows("POST"));
+        assert!(!Route::Publish.allows("GET"));
+        assert!(Route::Poll.allows("HEAD"));
+        assert_eq!(Route::of("/x"), Route::Other);
+    }
+}

@@ -1,0 +1,80 @@
+//! The `pushwire` binary: reads the command line, then runs `pushwire-server`.
+//!
+//! Everything testable lives in the library; this file only parses arguments, binds, prints
+//! the one `listening on` line (flushed, so scripts can read the real port of `--addr
+//! HOST:0`), and logs one line at shutdown.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use pushwire::server::{Command, Server, USAGE, parse_args, raise_fd_limit, shutdown_signal};
+
+fn main() -> ExitCode {
+    let cfg = match parse_args(std::env::args().skip(1)) {
+        Ok(Command::Run(cfg)) => *cfg,
+        Ok(_) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("pushwire: {e}");
+            eprintln!("try `pushwire --help`");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(soft) = raise_fd_limit(cfg.max_connections) {
+        if soft < cfg.max_connections as u64 {
+            eprintln!(
+                "pushwire: open-file limit {soft} is below --max-connections {}; \
+                 connections past it will fail to be accepted",
+                cfg.max_connections
+            );
+        }
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pushwire: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(cfg.addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("pushwire: cannot listen on {}: {e}", cfg.addr);
+                return ExitCode::FAILURE;
+            }
+        };
+        let addr = match listener.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("pushwire: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on http://{addr}");
+        let _ = out.flush();
+        drop(out);
+        let result = Server::new(cfg)
+            .run(listener, async {
+                shutdown_signal().await;
+                eprintln!("pushwire: shutting down");
+            })
+            .await;
+        match result {
+            Ok(()) => {
+                eprintln!("pushwire: stopped");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("pushwire: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
