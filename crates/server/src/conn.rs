@@ -16,9 +16,8 @@ use tokio::time::Instant;
 use crate::cursor::{Cursor, valid_topic};
 use crate::listener::{Shared, debug};
 use crate::router::{Access, Route, check_access};
-use crate::wire::{
-    BodyDecoder, HeadLimits, HeadReader, HttpError, Request, body_kind, encode_head,
-};
+use crate::wire::{HeadLimits, HeadReader, HttpError, Request, body_kind, encode_head};
+use pushwire_http::{BodyChunk, BodyDecoder};
 
 /// What a handler tells the loop to do next.
 #[derive(Debug, PartialEq, Eq)]
@@ -36,6 +35,7 @@ pub(crate) struct Conn<S> {
     pub(crate) shared: Arc<Shared>,
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
     head: HeadReader,
+    limits: HeadLimits,
 }
 
 /// A response about to be written.
@@ -76,21 +76,15 @@ impl Reply {
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     pub(crate) fn new(io: S, shared: Arc<Shared>) -> Conn<S> {
         let shutdown = shared.shutdown.clone();
+        let limits = head_limits(&shared.cfg);
         Conn {
             io,
             rbuf: BytesMut::new(),
             wbuf: BytesMut::new(),
             shared,
             shutdown,
-            head: HeadReader::default(),
-        }
-    }
-
-    fn head_limits(&self) -> HeadLimits {
-        HeadLimits {
-            max_head_bytes: self.shared.cfg.max_head_bytes,
-            max_headers: self.shared.cfg.max_headers,
-            max_uri_len: 8 * 1024,
+            head: HeadReader::new(&limits),
+            limits,
         }
     }
 
@@ -134,9 +128,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             } else {
                 cfg.idle_timeout
             };
-        let limits = self.head_limits();
         loop {
-            if let Some(req) = self.head.parse(&mut self.rbuf, &limits)? {
+            if let Some(req) = self.head.parse(&mut self.rbuf)? {
                 return Ok(Some(req));
             }
             if !started && !self.rbuf.is_empty() {
@@ -164,22 +157,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     /// client waits for it.
     async fn read_body(&mut self, req: &Request) -> Result<Bytes, HttpError> {
         let kind = body_kind(req)?;
-        let mut dec = BodyDecoder::new(kind, self.shared.cfg.max_body)?;
+        let mut dec = BodyDecoder::new(kind, &self.limits);
         let mut out = BytesMut::new();
-        if dec.decode(&mut self.rbuf, &mut out)? {
-            return Ok(out.freeze());
-        }
-        if req.version == 1
-            && req
-                .header("expect")
-                .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"100-continue"))
-        {
-            self.write_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .await
-                .map_err(|_| HttpError::Eof)?;
-        }
+        let mut asked_continue = false;
         let deadline = Instant::now() + self.shared.cfg.head_timeout;
         loop {
+            loop {
+                match dec.decode(&mut self.rbuf)? {
+                    Some(BodyChunk::Data(d)) => out.extend_from_slice(&d),
+                    Some(BodyChunk::End) => return Ok(out.freeze()),
+                    None => break,
+                }
+            }
+            if dec.is_done() {
+                return Ok(out.freeze());
+            }
+            if !asked_continue && req.version == 1 && expects_continue(req) {
+                asked_continue = true;
+                self.write_raw(pushwire_http::CONTINUE_RESPONSE)
+                    .await
+                    .map_err(|_| HttpError::Eof)?;
+            }
             reserve(&mut self.rbuf);
             let n = tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.rbuf))
                 .await
@@ -187,9 +185,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 .map_err(|_| HttpError::Eof)?;
             if n == 0 {
                 return Err(HttpError::Eof);
-            }
-            if dec.decode(&mut self.rbuf, &mut out)? {
-                return Ok(out.freeze());
             }
         }
     }
@@ -542,4 +537,18 @@ pub(crate) async fn io_step<S: AsyncRead + AsyncWrite + Unpin>(
         Poll::Pending
     })
     .await
+}
+
+fn expects_continue(req: &Request) -> bool {
+    req.header("expect")
+        .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// pushwire-http's limits from the server's configuration.
+fn head_limits(cfg: &crate::config::Config) -> HeadLimits {
+    HeadLimits::default()
+        .with_max_head_bytes(cfg.max_head_bytes)
+        .with_max_headers(cfg.max_headers)
+        .with_max_body(cfg.max_body as u64)
+        .with_head_timeout(cfg.head_timeout)
 }

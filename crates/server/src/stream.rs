@@ -19,7 +19,7 @@ use crate::cursor::Cursor;
 use crate::hub::{Kind, QueueLimits};
 use crate::listener::{Gauge, debug};
 use crate::router::Access;
-use crate::wire::{Request, encode_head, encode_sse_data, encode_ws_data, encode_ws_frame};
+use crate::wire::{Request, encode_head, encode_sse_event, encode_ws_data, encode_ws_frame};
 use crate::wsproto::{FrameReader, Incoming, code, encode_close};
 
 /// Bytes waiting in `wbuf` past which the subscription is not pulled (64 KiB).
@@ -95,11 +95,11 @@ pub(crate) async fn sse<S: AsyncRead + AsyncWrite + Unpin + Send>(
     }
     encode_head(200, &headers, &mut c.wbuf);
     c.wbuf
-        .extend_from_slice(format!("retry: {}\n\n", shared.cfg.sse_retry_ms).as_bytes());
+        .extend_from_slice(&pushwire_sse::retry_hint(Duration::from_millis(
+            shared.cfg.sse_retry_ms,
+        )));
     if sub.replay.missed {
-        c.wbuf.extend_from_slice(b"event: missed\n");
-        encode_sse_data("{\"missed\":true}", &mut c.wbuf);
-        c.wbuf.extend_from_slice(b"\n");
+        encode_sse_event("missed", "{\"missed\":true}", &mut c.wbuf);
     }
     for m in std::mem::take(&mut sub.replay.messages) {
         c.wbuf.extend_from_slice(m.sse_event());
@@ -113,7 +113,7 @@ pub(crate) async fn sse<S: AsyncRead + AsyncWrite + Unpin + Send>(
             biased;
             _ = c.shutdown.changed() => {
                 let retry = spread_retry(shared.cfg.sse_retry_ms);
-                c.wbuf.extend_from_slice(format!("retry: {retry}\n\n").as_bytes());
+                c.wbuf.extend_from_slice(&pushwire_sse::retry_hint(Duration::from_millis(retry)));
                 break;
             }
             ev = io_step(&mut c.io, &mut sink, &mut c.wbuf, true) => {
@@ -131,7 +131,7 @@ pub(crate) async fn sse<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     break;
                 }
             },
-            _ = tick.tick() => c.wbuf.extend_from_slice(b":\n\n"),
+            _ = tick.tick() => c.wbuf.extend_from_slice(&pushwire_sse::keep_alive()),
         }
     }
     let _ = c.flush().await;
