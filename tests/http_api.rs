@@ -21,7 +21,10 @@ async fn publish_then_short_poll_cursor_rules() {
     assert_eq!(id2, format!("{epoch}-2"));
     // since=0: oldest retained
     let (m, next, missed) = batch(&get(a, "/poll?topic=t1&since=0").await);
-    assert_eq!(m, vec![(id1.clone(), "one".into()), (id2.clone(), "two".into())]);
+    assert_eq!(
+        m,
+        vec![(id1.clone(), "one".into()), (id2.clone(), "two".into())]
+    );
     assert_eq!((next.as_str(), missed), (id2.as_str(), false));
     // next is the cursor for the next request
     let (m, _, _) = batch(&get(a, &format!("/poll?topic=t1&since={next0}")).await);
@@ -55,7 +58,10 @@ async fn history_overflow_reports_missed() {
     }
     let (m, _, missed) = batch(&get(a, &format!("/poll?topic=h&since={first}")).await);
     assert!(missed, "message 2 fell out of the history");
-    assert_eq!(m.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(), ["3", "4", "5"]);
+    assert_eq!(
+        m.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(),
+        ["3", "4", "5"]
+    );
     let (m, _, missed) = batch(&get(a, "/poll?topic=h&since=0").await);
     assert_eq!((m.len(), missed), (3, false));
 }
@@ -128,10 +134,18 @@ async fn long_poll_times_out_and_wakes() {
     assert_eq!(m, vec![(id.clone(), "news".into())]);
     assert_eq!(n3, id);
     // a cursor behind the head answers at once
-    let r = get(a, &format!("/long-poll?topic=lp&since={next}&timeout=60000")).await;
+    let r = get(
+        a,
+        &format!("/long-poll?topic=lp&since={next}&timeout=60000"),
+    )
+    .await;
     assert_eq!(batch(&r).0.len(), 1);
     // over-long timeouts are clamped, not refused
-    let r = get(a, &format!("/long-poll?topic=lp&since={next}&timeout=999999999")).await;
+    let r = get(
+        a,
+        &format!("/long-poll?topic=lp&since={next}&timeout=999999999"),
+    )
+    .await;
     assert_eq!(r.status, 200);
 }
 
@@ -192,7 +206,8 @@ async fn router_404_405_head_options_healthz() {
     ] {
         let r = request(
             a,
-            format!("{method} {path} HTTP/1.1\r\nHost: {a}\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+            format!("{method} {path} HTTP/1.1\r\nHost: {a}\r\nContent-Length: 0\r\n\r\n")
+                .as_bytes(),
         )
         .await;
         assert_eq!(r.status, 405, "{method} {path}");
@@ -200,24 +215,41 @@ async fn router_404_405_head_options_healthz() {
     }
     // HEAD: the GET head with its length, no body
     let mut c = Client::new(a).await;
-    c.send(format!("HEAD / HTTP/1.1\r\nHost: {a}\r\n\r\nGET /healthz HTTP/1.1\r\nHost: {a}\r\n\r\n").as_bytes())
-        .await;
+    c.send(
+        format!("HEAD / HTTP/1.1\r\nHost: {a}\r\n\r\nGET /healthz HTTP/1.1\r\nHost: {a}\r\n\r\n")
+            .as_bytes(),
+    )
+    .await;
     let h = c.response_opt(true).await.unwrap();
     assert_eq!(h.status, 200);
-    assert!(h.header("content-length").unwrap().parse::<usize>().unwrap() > 1000);
+    assert!(
+        h.header("content-length")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            > 1000
+    );
     let health = c.response().await; // the next response starts right after the head
     assert_eq!(health.status, 200);
     let v = health.json();
     assert_eq!(v["hub"], "memory");
     assert!(v["connections"]["total"].as_u64().unwrap() >= 1);
     // plain OPTIONS
-    let r = request(a, format!("OPTIONS /publish HTTP/1.1\r\nHost: {a}\r\n\r\n").as_bytes()).await;
+    let r = request(
+        a,
+        format!("OPTIONS /publish HTTP/1.1\r\nHost: {a}\r\n\r\n").as_bytes(),
+    )
+    .await;
     assert_eq!(r.status, 204);
     assert_eq!(r.header("allow"), Some("POST, OPTIONS"));
     // the demo page
     let page = get(a, "/").await;
     assert_eq!(page.status, 200);
-    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
     for needle in ["EventSource", "WebSocket", "/long-poll", "setInterval"] {
         assert!(page.text().contains(needle), "{needle}");
     }
@@ -232,23 +264,41 @@ async fn cors_and_origins() {
     // preflight from an allowed origin
     let r = request(a, format!("OPTIONS /publish?topic=c HTTP/1.1\r\nHost: {a}\r\nOrigin: http://app.example\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\n\r\n").as_bytes()).await;
     assert_eq!(r.status, 204);
-    assert_eq!(r.header("access-control-allow-origin"), Some("http://app.example"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://app.example")
+    );
     assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
-    assert!(r.header("access-control-allow-methods").unwrap().contains("POST"));
+    assert!(
+        r.header("access-control-allow-methods")
+            .unwrap()
+            .contains("POST")
+    );
     // preflight from elsewhere
     let r = request(a, format!("OPTIONS /publish HTTP/1.1\r\nHost: {a}\r\nOrigin: http://evil.example\r\nAccess-Control-Request-Method: POST\r\n\r\n").as_bytes()).await;
     assert_eq!(r.status, 403);
     // credentialed GET
-    let r = request(a, format!("GET /poll HTTP/1.1\r\nHost: {a}\r\nOrigin: http://app.example\r\n\r\n").as_bytes()).await;
+    let r = request(
+        a,
+        format!("GET /poll HTTP/1.1\r\nHost: {a}\r\nOrigin: http://app.example\r\n\r\n").as_bytes(),
+    )
+    .await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("access-control-allow-origin"), Some("http://app.example"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://app.example")
+    );
     assert_eq!(r.header("vary"), Some("Origin"));
     let r = request(a, format!("POST /publish HTTP/1.1\r\nHost: {a}\r\nOrigin: http://evil.example\r\nContent-Length: 1\r\n\r\nx").as_bytes()).await;
     assert_eq!(r.status, 403);
     let (m, _, _) = batch(&get(a, "/poll?since=0").await);
     assert!(m.is_empty(), "a refused publish must not be stored");
     // own origin needs no CORS headers
-    let r = request(a, format!("GET /poll HTTP/1.1\r\nHost: {a}\r\nOrigin: http://{a}\r\n\r\n").as_bytes()).await;
+    let r = request(
+        a,
+        format!("GET /poll HTTP/1.1\r\nHost: {a}\r\nOrigin: http://{a}\r\n\r\n").as_bytes(),
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert!(r.header("access-control-allow-origin").is_none());
     // WebSocket upgrades: own and listed origins pass, others 403
@@ -269,9 +319,13 @@ async fn keep_alive_and_pipelining_answer_in_order() {
     let mut c = Client::new(a).await;
     let mut raw = String::new();
     for i in 0..5 {
-        raw.push_str(&format!("POST /publish?topic=pipe HTTP/1.1\r\nHost: {a}\r\nContent-Length: 1\r\n\r\n{i}"));
+        raw.push_str(&format!(
+            "POST /publish?topic=pipe HTTP/1.1\r\nHost: {a}\r\nContent-Length: 1\r\n\r\n{i}"
+        ));
     }
-    raw.push_str(&format!("GET /poll?topic=pipe&since=0 HTTP/1.1\r\nHost: {a}\r\n\r\n"));
+    raw.push_str(&format!(
+        "GET /poll?topic=pipe&since=0 HTTP/1.1\r\nHost: {a}\r\n\r\n"
+    ));
     c.send(raw.as_bytes()).await;
     let mut ids = vec![];
     for _ in 0..5 {
@@ -283,7 +337,8 @@ async fn keep_alive_and_pipelining_answer_in_order() {
     assert_eq!(m.iter().map(|x| x.0.clone()).collect::<Vec<_>>(), ids);
     assert_eq!(m.iter().map(|x| x.1.as_str()).collect::<String>(), "01234");
     // Connection: close is honoured
-    c.send(format!("GET /healthz HTTP/1.1\r\nHost: {a}\r\nConnection: close\r\n\r\n").as_bytes()).await;
+    c.send(format!("GET /healthz HTTP/1.1\r\nHost: {a}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await;
     let r = c.response().await;
     assert_eq!(r.header("connection"), Some("close"));
     assert!(c.closed().await);
@@ -313,9 +368,17 @@ async fn static_files() {
     assert_eq!(r.text(), "<p>home</p>");
     let r = get(a, "/app.js").await;
     assert_eq!(r.status, 200);
-    assert!(r.header("content-type").unwrap().starts_with("text/javascript"));
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
     let etag = r.header("etag").unwrap().to_string();
-    let r = request(a, format!("GET /app.js HTTP/1.1\r\nHost: {a}\r\nIf-None-Match: {etag}\r\n\r\n").as_bytes()).await;
+    let r = request(
+        a,
+        format!("GET /app.js HTTP/1.1\r\nHost: {a}\r\nIf-None-Match: {etag}\r\n\r\n").as_bytes(),
+    )
+    .await;
     assert_eq!(r.status, 304);
     assert_eq!(r.header("etag"), Some(etag.as_str()));
     let r = get(a, "/sub/data.json").await;
@@ -342,13 +405,26 @@ async fn static_files() {
 async fn binary_prints_its_address_and_help() {
     use tokio::io::AsyncBufReadExt;
     let exe = env!("CARGO_BIN_EXE_pushwire");
-    let help = std::process::Command::new(exe).arg("--help").output().unwrap();
+    let help = std::process::Command::new(exe)
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(help.status.success());
     let text = String::from_utf8(help.stdout).unwrap();
-    for opt in ["--addr", "--static", "--allow-origin", "--history", "--max-connections", "--help"] {
+    for opt in [
+        "--addr",
+        "--static",
+        "--allow-origin",
+        "--history",
+        "--max-connections",
+        "--help",
+    ] {
         assert!(text.contains(opt), "{opt}");
     }
-    let bad = std::process::Command::new(exe).arg("--bogus").output().unwrap();
+    let bad = std::process::Command::new(exe)
+        .arg("--bogus")
+        .output()
+        .unwrap();
     assert!(!bad.status.success());
     let mut child = tokio::process::Command::new(exe)
         .args(["--addr", "127.0.0.1:0"])
@@ -357,14 +433,24 @@ async fn binary_prints_its_address_and_help() {
         .spawn()
         .unwrap();
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(GUARD, lines.next_line()).await.unwrap().unwrap().unwrap();
+    let line = tokio::time::timeout(GUARD, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let addr = line.strip_prefix("listening on http://").expect(&line);
     let addr: std::net::SocketAddr = addr.parse().unwrap();
     assert_ne!(addr.port(), 0);
     assert_eq!(get(addr, "/healthz").await.status, 200);
     // SIGTERM: graceful exit
     let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let status = tokio::time::timeout(GUARD, child.wait()).await.unwrap().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(GUARD, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success());
 }

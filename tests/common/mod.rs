@@ -86,9 +86,8 @@ impl Resp {
             .map(|(_, v)| v.as_str())
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -169,7 +168,9 @@ impl Client {
     }
 
     pub async fn response(&mut self) -> Resp {
-        self.response_opt(false).await.expect("connection closed before a response")
+        self.response_opt(false)
+            .await
+            .expect("connection closed before a response")
     }
 
     /// True when the server closes the connection (EOF) within the guard time.
@@ -262,8 +263,10 @@ impl SseClient {
     pub async fn open(addr: SocketAddr, target: &str, extra: &str) -> SseClient {
         let mut c = Client::new(addr).await;
         c.send(
-            format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n{extra}\r\n")
-                .as_bytes(),
+            format!(
+                "GET {target} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n{extra}\r\n"
+            )
+            .as_bytes(),
         )
         .await;
         let resp = c.response_opt(true).await.unwrap();
@@ -351,7 +354,8 @@ impl Ws {
 
     pub async fn try_open(addr: SocketAddr, target: &str, extra: &str) -> (Ws, u16) {
         let mut c = Client::new(addr).await;
-        c.send(upgrade_request(addr, target, extra).as_bytes()).await;
+        c.send(upgrade_request(addr, target, extra).as_bytes())
+            .await;
         let resp = c.response_opt(false).await.unwrap();
         let status = resp.status;
         if status == 101 {
@@ -432,9 +436,9 @@ fn parse_server_frame(b: &[u8]) -> Option<(Frame, usize)> {
     let f = match b[0] & 0x0f {
         1 => Frame::Text(String::from_utf8(payload).unwrap()),
         2 => Frame::Binary(payload),
-        8 => Frame::Close(
-            (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]])),
-        ),
+        8 => {
+            Frame::Close((payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]])))
+        }
         9 => Frame::Ping(payload),
         10 => Frame::Pong(payload),
         op => panic!("unexpected opcode {op}"),

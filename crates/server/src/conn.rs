@@ -139,6 +139,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             if *self.shutdown.borrow() && self.rbuf.is_empty() {
                 return Ok(None);
             }
+            let idle = self.rbuf.is_empty();
             reserve(&mut self.rbuf);
             tokio::select! {
                 r = self.io.read_buf(&mut self.rbuf) => match r {
@@ -148,7 +149,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 _ = tokio::time::sleep_until(deadline) => {
                     return if started { Err(HttpError::Timeout) } else { Ok(None) };
                 }
-                _ = self.shutdown.changed(), if !started => return Ok(None),
+                // Shutdown closes a connection between requests, never one mid-head.
+                _ = self.shutdown.changed(), if idle => return Ok(None),
             }
         }
     }
@@ -302,7 +304,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             Ok(t) => t,
             Err(r) => return r,
         };
-        match self.shared.hub.publish(&topic, body).await {
+        match self.shared.hub.publish(&topic, body.into()).await {
             Ok(m) => Reply::json(crate::json::published(&m.id)),
             Err(_) => unavailable(self.shared.cfg.retry_after_secs),
         }

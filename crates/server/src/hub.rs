@@ -53,6 +53,37 @@ impl Kind {
     }
 }
 
+/// What a publisher hands the hub: bytes and whether they travel as text or binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload {
+    /// The bytes.
+    pub data: Bytes,
+    /// Text or binary.
+    pub kind: Kind,
+}
+
+impl Payload {
+    /// A payload whose kind is explicit (a WebSocket frame's opcode: text stays text, binary
+    /// stays binary). A text payload that is not UTF-8 is binary.
+    pub fn new(data: Bytes, kind: Kind) -> Payload {
+        let kind = match kind {
+            Kind::Text if std::str::from_utf8(&data).is_err() => Kind::Binary,
+            k => k,
+        };
+        Payload { data, kind }
+    }
+}
+
+impl From<Bytes> for Payload {
+    /// The contract's rule for bodies without a kind (`POST /publish`): valid UTF-8 is text.
+    fn from(data: Bytes) -> Payload {
+        Payload {
+            kind: Kind::of(&data),
+            data,
+        }
+    }
+}
+
 /// One published message, shared by every subscriber (`Arc`), with its wire encodings made
 /// at most once each, whatever the number of receivers.
 #[derive(Debug)]
@@ -71,11 +102,12 @@ pub struct Message {
 
 impl Message {
     /// A message with id `EPOCH-SEQ`.
-    pub fn new(epoch: &str, seq: u64, data: Bytes) -> Message {
+    pub fn new(epoch: &str, seq: u64, payload: impl Into<Payload>) -> Message {
+        let Payload { data, kind } = payload.into();
         Message {
             id: format!("{epoch}-{seq}").into_boxed_str(),
             seq,
-            kind: Kind::of(&data),
+            kind,
             data,
             sse: OnceLock::new(),
             ws: OnceLock::new(),
@@ -239,7 +271,7 @@ pub struct HubHealth {
 pub trait Hub: Send + Sync + 'static {
     /// Appends `data` to `topic` and delivers it to every subscriber; answers its id once
     /// stored (a remote hub answers only after the backend stored it).
-    fn publish<'a>(&'a self, topic: &'a str, data: Bytes) -> HubFuture<'a, Arc<Message>>;
+    fn publish<'a>(&'a self, topic: &'a str, payload: Payload) -> HubFuture<'a, Arc<Message>>;
 
     /// Retained messages after `since` (at most `max`), at once. `since: None` = from now.
     fn read<'a>(
@@ -387,7 +419,7 @@ impl MemoryHub {
         Ok(t)
     }
 
-    fn publish_now(&self, topic: &str, data: Bytes) -> Result<Arc<Message>, HubError> {
+    fn publish_now(&self, topic: &str, data: Payload) -> Result<Arc<Message>, HubError> {
         let t = self.topic(topic)?;
         let mut st = lock(&t.state);
         st.last += 1;
@@ -498,8 +530,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Hub for MemoryHub {
-    fn publish<'a>(&'a self, topic: &'a str, data: Bytes) -> HubFuture<'a, Arc<Message>> {
-        let r = self.publish_now(topic, data);
+    fn publish<'a>(&'a self, topic: &'a str, payload: Payload) -> HubFuture<'a, Arc<Message>> {
+        let r = self.publish_now(topic, payload);
         Box::pin(std::future::ready(r))
     }
 
@@ -576,7 +608,7 @@ mod tests {
         assert!(empty.next.ends_with("-0"));
         let epoch = empty.next.trim_end_matches("-0").to_string();
         for i in 1..=5 {
-            let m = hub.publish("t", b(&format!("m{i}"))).await.unwrap();
+            let m = hub.publish("t", b(&format!("m{i}")).into()).await.unwrap();
             assert_eq!(&*m.id, format!("{epoch}-{i}"));
         }
         // absent: from now on
@@ -612,9 +644,9 @@ mod tests {
     #[tokio::test]
     async fn subscribe_replays_then_goes_live_without_gap() {
         let hub = MemoryHub::new(100, 10);
-        hub.publish("t", b("a")).await.unwrap();
+        hub.publish("t", b("a").into()).await.unwrap();
         let mut s = hub.subscribe("t", Some(&Cursor::Oldest), Q).await.unwrap();
-        hub.publish("t", b("b")).await.unwrap();
+        hub.publish("t", b("b").into()).await.unwrap();
         assert_eq!(s.replay.messages.len(), 1);
         assert_eq!(s.recv().await.unwrap().unwrap().data, b("b"));
     }
@@ -625,7 +657,7 @@ mod tests {
         let mut slow = hub.subscribe("t", None, Q).await.unwrap();
         let mut fast = hub.subscribe("t", None, Q).await.unwrap();
         for i in 0..10 {
-            hub.publish("t", b(&i.to_string())).await.unwrap();
+            hub.publish("t", b(&i.to_string()).into()).await.unwrap();
             assert_eq!(fast.recv().await.unwrap().unwrap().seq, i + 1);
         }
         assert_eq!(slow.recv().await.unwrap_err(), Lagged);
@@ -640,8 +672,8 @@ mod tests {
             bytes: 10,
         };
         let mut s = hub.subscribe("t", None, lim).await.unwrap();
-        hub.publish("t", b("0123456789abc")).await.unwrap(); // alone: passes
-        hub.publish("t", b("x")).await.unwrap(); // over the budget
+        hub.publish("t", b("0123456789abc").into()).await.unwrap(); // alone: passes
+        hub.publish("t", b("x").into()).await.unwrap(); // over the budget
         assert_eq!(s.recv().await.unwrap_err(), Lagged);
     }
 
@@ -658,7 +690,7 @@ mod tests {
                 .unwrap()
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
-        hub.publish("t", b("x")).await.unwrap();
+        hub.publish("t", b("x").into()).await.unwrap();
         let r = w.await.unwrap();
         assert_eq!(r.messages.len(), 1);
     }
@@ -667,12 +699,12 @@ mod tests {
     async fn topic_count_is_bounded_and_idle_topics_are_dropped() {
         let hub = MemoryHub::new(10, 2);
         let _s = hub.subscribe("a", None, Q).await.unwrap();
-        hub.publish("b", b("x")).await.unwrap();
-        hub.publish("c", b("x")).await.unwrap(); // evicts b
+        hub.publish("b", b("x").into()).await.unwrap();
+        hub.publish("c", b("x").into()).await.unwrap(); // evicts b
         assert_eq!(hub.health().topics, 2);
         let _s2 = hub.subscribe("c", None, Q).await.unwrap();
         assert_eq!(
-            hub.publish("d", b("x")).await.unwrap_err(),
+            hub.publish("d", b("x").into()).await.unwrap_err(),
             HubError::TooManyTopics
         );
     }

@@ -16,7 +16,7 @@ use crate::conn::{
     Conn, IoEvent, Next, Reply, io_step, reserve, topic_and_since, unavailable, with_cors,
 };
 use crate::cursor::Cursor;
-use crate::hub::{Kind, QueueLimits};
+use crate::hub::{Kind, Payload, QueueLimits};
 use crate::listener::{Gauge, debug};
 use crate::router::Access;
 use crate::wire::{Request, encode_head, encode_sse_event, encode_ws_data, encode_ws_frame};
@@ -107,15 +107,18 @@ pub(crate) async fn sse<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let keepalive = shared.cfg.sse_keepalive;
     let mut tick = tokio::time::interval_at(Instant::now() + keepalive, keepalive);
     let mut sink = BytesMut::new();
+    let mut stopping = *c.shutdown.borrow();
     loop {
+        if stopping {
+            let retry = spread_retry(shared.cfg.sse_retry_ms);
+            c.wbuf
+                .extend_from_slice(&pushwire_sse::retry_hint(Duration::from_millis(retry)));
+            break;
+        }
         let pull = c.wbuf.len() < HIGH_WATER;
         tokio::select! {
             biased;
-            _ = c.shutdown.changed() => {
-                let retry = spread_retry(shared.cfg.sse_retry_ms);
-                c.wbuf.extend_from_slice(&pushwire_sse::retry_hint(Duration::from_millis(retry)));
-                break;
-            }
+            _ = c.shutdown.changed() => stopping = true,
             ev = io_step(&mut c.io, &mut sink, &mut c.wbuf, true) => {
                 // Nothing is expected from the client; EOF or error means it left.
                 if matches!(ev, IoEvent::Wrote(Ok(0) | Err(_)) | IoEvent::Read(Ok(0) | Err(_))) {
@@ -212,6 +215,9 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let mut last_heard = Instant::now();
     let mut tick = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
     let close_code: u16 = 'pump: loop {
+        if *c.shutdown.borrow() {
+            break 'pump code::GOING_AWAY;
+        }
         // Parse everything buffered before waiting again (the upgrade's leftovers included).
         loop {
             if c.wbuf.len() >= HIGH_WATER {
@@ -219,19 +225,22 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
             }
             match reader.read(&mut c.rbuf) {
                 Ok(None) => break,
-                Ok(Some(ev)) => match ev {
-                    Incoming::Text(data) | Incoming::Binary(data) => {
-                        if echo {
-                            let text = Kind::of(&data) == Kind::Text;
-                            let text = text && std::str::from_utf8(&data).is_ok();
-                            encode_ws_frame(if text { 0x1 } else { 0x2 }, &data, &mut c.wbuf);
-                        } else if shared.hub.publish(&topic, data).await.is_err() {
+                Ok(Some(ev)) => match (matches!(ev, Incoming::Text(_)), ev) {
+                    (text_frame, Incoming::Text(data) | Incoming::Binary(data)) if echo => {
+                        let op = if text_frame { 0x1 } else { 0x2 };
+                        encode_ws_frame(op, &data, &mut c.wbuf);
+                    }
+                    (text_frame, Incoming::Text(data) | Incoming::Binary(data)) => {
+                        // Text stays text, binary stays binary, whatever the bytes.
+                        let kind = if text_frame { Kind::Text } else { Kind::Binary };
+                        let payload = Payload::new(data, kind);
+                        if shared.hub.publish(&topic, payload).await.is_err() {
                             break 'pump code::INTERNAL;
                         }
                     }
-                    Incoming::Ping(p) => encode_ws_frame(0xA, &p, &mut c.wbuf),
-                    Incoming::Pong => {}
-                    Incoming::Close(code) => {
+                    (_, Incoming::Ping(p)) => encode_ws_frame(0xA, &p, &mut c.wbuf),
+                    (_, Incoming::Pong) => {}
+                    (_, Incoming::Close(code)) => {
                         let reply = if code == 1005 { code::NORMAL } else { code };
                         encode_close(reply, &mut c.wbuf);
                         let _ = c.flush().await;
