@@ -67,6 +67,9 @@ pub struct Config {
     pub nodelay: bool,
     /// Seconds sent in `Retry-After` with a `503`. Default 1.
     pub retry_after_secs: u32,
+    /// HTML served at `GET /` instead of the built-in demo page (the examples use it).
+    /// Default none. `--static DIR` with an `index.html` still wins.
+    pub index_page: Option<&'static str>,
 }
 
 impl Default for Config {
@@ -96,6 +99,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(10),
             nodelay: true,
             retry_after_secs: 1,
+            index_page: None,
         }
     }
 }
