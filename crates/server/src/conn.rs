@@ -318,7 +318,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         match self
             .shared
             .hub
-            .read(&topic, since.as_ref(), self.shared.cfg.max_batch)
+            .read(&topic, since, self.shared.cfg.max_batch)
             .await
         {
             Ok(b) => Reply::json(crate::json::batch(&b)),
@@ -367,20 +367,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         // "Now" must be pinned before waiting, so a shutdown answer still carries the right
         // `next` and a message that arrives meanwhile is not skipped.
         let since = match since {
-            Some(c) => Some(c),
-            None => match shared.hub.read(&topic, None, 0).await {
-                Ok(b) => Cursor::parse(&b.next).ok(),
+            Cursor::Now => match shared.hub.read(&topic, Cursor::Now, 0).await {
+                Ok(b) => Cursor::parse(Some(&b.next)).unwrap_or(Cursor::Now),
                 Err(_) => {
                     let r = with_cors(unavailable(shared.cfg.retry_after_secs), access);
                     self.send(r, keep_alive, false).await?;
                     return Ok(Next::Close);
                 }
             },
+            c => c,
         };
         let mut stopping = false;
         let mut peer_gone = false;
         let result = {
-            let wait = shared.hub.wait(&topic, since.as_ref(), max, deadline);
+            let wait = shared.hub.wait(&topic, since, max, deadline);
             tokio::pin!(wait);
             loop {
                 let can_read = self.rbuf.len() < self.shared.cfg.max_head_bytes;
@@ -405,7 +405,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         }
         let result = match result {
             Some(r) => r,
-            None => shared.hub.read(&topic, since.as_ref(), max).await,
+            None => shared.hub.read(&topic, since, max).await,
         };
         let reply = match result {
             Ok(b) => Reply::json(crate::json::batch(&b)),
@@ -480,20 +480,17 @@ pub(crate) fn topic_of(req: &Request) -> Result<String, Reply> {
     }
 }
 
-/// The topic and the first present cursor among `names` (in order), or a 400.
-pub(crate) fn topic_and_since(
-    req: &Request,
-    names: &[&str],
-) -> Result<(String, Option<Cursor>), Reply> {
+/// The topic and the first present cursor among `names` (in order; none = `Now`), or a 400.
+pub(crate) fn topic_and_since(req: &Request, names: &[&str]) -> Result<(String, Cursor), Reply> {
     let topic = topic_of(req)?;
     for name in names {
         if let Some(v) = req.query_param(name) {
-            return Cursor::parse(&v)
-                .map(|c| (topic, Some(c)))
+            return Cursor::parse(Some(&v))
+                .map(|c| (topic, c))
                 .map_err(|_| Reply::error(400));
         }
     }
-    Ok((topic, None))
+    Ok((topic, Cursor::Now))
 }
 
 /// What [`io_step`] did.

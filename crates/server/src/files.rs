@@ -81,8 +81,8 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
     }
     if route == Route::Index {
         let page = c.shared.cfg.index_page.unwrap_or(DEMO_PAGE);
-        let r = Reply::new(200, "text/html; charset=utf-8", page)
-            .header("Cache-Control", "no-cache");
+        let r =
+            Reply::new(200, "text/html; charset=utf-8", page).header("Cache-Control", "no-cache");
         c.send(r, keep_alive, head_only).await?;
         return Ok(next);
     }

@@ -16,7 +16,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::{Notify, mpsc};
 
-use crate::cursor::{Cursor, new_epoch};
+use crate::cursor::{Cursor, Epoch, Id, Retained};
 
 /// The boxed future every [`Hub`] method returns (object-safe without an extra crate).
 pub type HubFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, HubError>> + Send + 'a>>;
@@ -102,10 +102,10 @@ pub struct Message {
 
 impl Message {
     /// A message with id `EPOCH-SEQ`.
-    pub fn new(epoch: &str, seq: u64, payload: impl Into<Payload>) -> Message {
+    pub fn new(epoch: Epoch, seq: u64, payload: impl Into<Payload>) -> Message {
         let Payload { data, kind } = payload.into();
         Message {
-            id: format!("{epoch}-{seq}").into_boxed_str(),
+            id: Id::new(epoch, seq).to_string().into_boxed_str(),
             seq,
             kind,
             data,
@@ -273,31 +273,26 @@ pub trait Hub: Send + Sync + 'static {
     /// stored (a remote hub answers only after the backend stored it).
     fn publish<'a>(&'a self, topic: &'a str, payload: Payload) -> HubFuture<'a, Arc<Message>>;
 
-    /// Retained messages after `since` (at most `max`), at once. `since: None` = from now.
-    fn read<'a>(
-        &'a self,
-        topic: &'a str,
-        since: Option<&'a Cursor>,
-        max: usize,
-    ) -> HubFuture<'a, Batch>;
+    /// Retained messages after `since` (at most `max`), at once ([`Cursor::plan`] rules).
+    fn read<'a>(&'a self, topic: &'a str, since: Cursor, max: usize) -> HubFuture<'a, Batch>;
 
     /// Like [`Hub::read`], but waits until at least one message exists after `since` or
-    /// `deadline` passes (then an empty batch with the same `next`). `since: None` means
+    /// `deadline` passes (then an empty batch with the same `next`). `Cursor::Now` means
     /// after the newest message at the time of the call.
     fn wait<'a>(
         &'a self,
         topic: &'a str,
-        since: Option<&'a Cursor>,
+        since: Cursor,
         max: usize,
         deadline: Instant,
     ) -> HubFuture<'a, Batch>;
 
-    /// Replay after `since` (none when absent) then every new message, with no gap and no
-    /// duplicate between the two.
+    /// Replay after `since` (none for `Cursor::Now`) then every new message, with no gap and
+    /// no duplicate between the two.
     fn subscribe<'a>(
         &'a self,
         topic: &'a str,
-        since: Option<&'a Cursor>,
+        since: Cursor,
         limits: QueueLimits,
     ) -> HubFuture<'a, Subscription>;
 
@@ -324,7 +319,7 @@ struct Topic {
 
 #[derive(Debug)]
 struct TopicState {
-    epoch: Arc<str>,
+    epoch: Epoch,
     /// Sequence number of the newest message (0 = none yet).
     last: u64,
     log: VecDeque<Arc<Message>>,
@@ -335,34 +330,24 @@ struct TopicState {
 }
 
 impl TopicState {
-    /// The rules of `DESIGN.md`: absent = now; `0` = oldest; same epoch and still retained =
-    /// after it; anything else (other epoch, too old, ahead of the log) = oldest + missed.
-    fn read_after(&self, since: Option<&Cursor>, max: usize) -> Batch {
+    /// The rules of `DESIGN.md`, decided by pushwire-poll's [`Cursor::plan`].
+    fn read_after(&self, since: Cursor, max: usize) -> Batch {
         let first = self.log.front().map_or(self.last + 1, |m| m.seq);
-        let (start, missed) = match since {
-            None => (self.last + 1, false),
-            Some(Cursor::Oldest) => (first, false),
-            Some(Cursor::At { epoch, seq })
-                if **epoch == *self.epoch && *seq <= self.last && *seq + 1 >= first =>
-            {
-                (*seq + 1, false)
-            }
-            Some(_) => (first, true),
-        };
-        let skip = start.saturating_sub(first) as usize;
+        let plan = since.plan(&Retained {
+            epoch: self.epoch,
+            first,
+            head: self.last,
+        });
+        let skip = (plan.after + 1).saturating_sub(first) as usize;
         let messages: Vec<Arc<Message>> = self.log.iter().skip(skip).take(max).cloned().collect();
-        let next_seq = messages.last().map_or(
-            if start > self.last {
-                self.last
-            } else {
-                start - 1
-            },
-            |m| m.seq,
-        );
+        let next = match messages.last() {
+            Some(m) => m.id.to_string(),
+            None => plan.next_if_empty().to_string(),
+        };
         Batch {
-            next: format!("{}-{}", self.epoch, next_seq),
+            next,
             messages,
-            missed,
+            missed: plan.missed,
         }
     }
 }
@@ -406,7 +391,7 @@ impl MemoryHub {
         }
         let t = Arc::new(Topic {
             state: Mutex::new(TopicState {
-                epoch: new_epoch().into(),
+                epoch: Epoch::random(),
                 last: 0,
                 log: VecDeque::new(),
                 subscribers: Vec::new(),
@@ -424,7 +409,7 @@ impl MemoryHub {
         let mut st = lock(&t.state);
         st.last += 1;
         st.last_used = Instant::now();
-        let m = Arc::new(Message::new(&st.epoch, st.last, data));
+        let m = Arc::new(Message::new(st.epoch, st.last, data));
         if st.log.len() >= self.history {
             st.log.pop_front();
         }
@@ -447,7 +432,7 @@ impl MemoryHub {
         Ok(m)
     }
 
-    fn read_now(&self, topic: &str, since: Option<&Cursor>, max: usize) -> Result<Batch, HubError> {
+    fn read_now(&self, topic: &str, since: Cursor, max: usize) -> Result<Batch, HubError> {
         let t = self.topic(topic)?;
         let mut st = lock(&t.state);
         st.last_used = Instant::now();
@@ -457,21 +442,18 @@ impl MemoryHub {
     async fn wait_impl(
         &self,
         topic: &str,
-        since: Option<&Cursor>,
+        since: Cursor,
         max: usize,
         deadline: Instant,
     ) -> Result<Batch, HubError> {
         let t = self.topic(topic)?;
         // Pin "now" once, so a message published while we wait is not mistaken for history.
-        let since: Cursor = match since {
-            Some(c) => c.clone(),
-            None => {
+        let since = match since {
+            Cursor::Now => {
                 let st = lock(&t.state);
-                Cursor::At {
-                    epoch: st.epoch.to_string(),
-                    seq: st.last,
-                }
+                Cursor::After(Id::new(st.epoch, st.last))
             }
+            c => c,
         };
         lock(&t.state).waiters += 1;
         let _guard = WaiterGuard(&t);
@@ -481,14 +463,14 @@ impl MemoryHub {
             let notified = t.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let batch = lock(&t.state).read_after(Some(&since), max);
+            let batch = lock(&t.state).read_after(since, max);
             if !batch.messages.is_empty() || batch.missed {
                 return Ok(batch);
             }
             let sleep = tokio::time::sleep_until(deadline.into());
             tokio::select! {
                 _ = notified => {}
-                _ = sleep => return Ok(lock(&t.state).read_after(Some(&since), max)),
+                _ = sleep => return Ok(lock(&t.state).read_after(since, max)),
             }
         }
     }
@@ -496,17 +478,14 @@ impl MemoryHub {
     fn subscribe_now(
         &self,
         topic: &str,
-        since: Option<&Cursor>,
+        since: Cursor,
         limits: QueueLimits,
     ) -> Result<Subscription, HubError> {
         let t = self.topic(topic)?;
         let mut st = lock(&t.state);
         st.last_used = Instant::now();
         // Replay and registration under one lock: nothing published can fall between them.
-        let replay = match since {
-            Some(c) => st.read_after(Some(c), usize::MAX),
-            None => st.read_after(None, 0),
-        };
+        let replay = st.read_after(since, usize::MAX);
         let (sub, tx) = Subscription::channel(replay, limits);
         st.subscribers.retain(|s| !s.is_closed());
         st.subscribers.push(tx);
@@ -535,19 +514,14 @@ impl Hub for MemoryHub {
         Box::pin(std::future::ready(r))
     }
 
-    fn read<'a>(
-        &'a self,
-        topic: &'a str,
-        since: Option<&'a Cursor>,
-        max: usize,
-    ) -> HubFuture<'a, Batch> {
+    fn read<'a>(&'a self, topic: &'a str, since: Cursor, max: usize) -> HubFuture<'a, Batch> {
         Box::pin(std::future::ready(self.read_now(topic, since, max)))
     }
 
     fn wait<'a>(
         &'a self,
         topic: &'a str,
-        since: Option<&'a Cursor>,
+        since: Cursor,
         max: usize,
         deadline: Instant,
     ) -> HubFuture<'a, Batch> {
@@ -557,7 +531,7 @@ impl Hub for MemoryHub {
     fn subscribe<'a>(
         &'a self,
         topic: &'a str,
-        since: Option<&'a Cursor>,
+        since: Cursor,
         limits: QueueLimits,
     ) -> HubFuture<'a, Subscription> {
         Box::pin(std::future::ready(self.subscribe_now(topic, since, limits)))
@@ -603,7 +577,7 @@ mod tests {
     #[tokio::test]
     async fn cursor_rules() {
         let hub = MemoryHub::new(3, 10);
-        let empty = hub.read("t", None, 10).await.unwrap();
+        let empty = hub.read("t", Cursor::Now, 10).await.unwrap();
         assert!(empty.messages.is_empty() && !empty.missed);
         assert!(empty.next.ends_with("-0"));
         let epoch = empty.next.trim_end_matches("-0").to_string();
@@ -612,32 +586,32 @@ mod tests {
             assert_eq!(&*m.id, format!("{epoch}-{i}"));
         }
         // absent: from now on
-        let now = hub.read("t", None, 10).await.unwrap();
+        let now = hub.read("t", Cursor::Now, 10).await.unwrap();
         assert!(now.messages.is_empty());
         assert_eq!(now.next, format!("{epoch}-5"));
         // 0: oldest retained (3, 4, 5), not missed
-        let all = hub.read("t", Some(&Cursor::Oldest), 10).await.unwrap();
+        let all = hub.read("t", Cursor::Oldest, 10).await.unwrap();
         let seqs: Vec<u64> = all.messages.iter().map(|m| m.seq).collect();
         assert_eq!((seqs, all.missed), (vec![3, 4, 5], false));
         // still retained
-        let c = Cursor::parse(&format!("{epoch}-3")).unwrap();
-        let r = hub.read("t", Some(&c), 10).await.unwrap();
+        let c = Cursor::parse(Some(&format!("{epoch}-3"))).unwrap();
+        let r = hub.read("t", c, 10).await.unwrap();
         assert_eq!(r.messages.len(), 2);
         assert!(!r.missed);
         assert_eq!(r.next, format!("{epoch}-5"));
         // 2 is the one before the oldest retained: nothing lost
-        let c = Cursor::parse(&format!("{epoch}-2")).unwrap();
-        assert!(!hub.read("t", Some(&c), 10).await.unwrap().missed);
+        let c = Cursor::parse(Some(&format!("{epoch}-2"))).unwrap();
+        assert!(!hub.read("t", c, 10).await.unwrap().missed);
         // 1: message 2 was dropped -> missed, from oldest
-        let c = Cursor::parse(&format!("{epoch}-1")).unwrap();
-        let r = hub.read("t", Some(&c), 10).await.unwrap();
+        let c = Cursor::parse(Some(&format!("{epoch}-1"))).unwrap();
+        let r = hub.read("t", c, 10).await.unwrap();
         assert!(r.missed);
         assert_eq!(r.messages[0].seq, 3);
         // other epoch
-        let c = Cursor::parse("zz-1").unwrap();
-        assert!(hub.read("t", Some(&c), 10).await.unwrap().missed);
+        let c = Cursor::parse(Some("zz-1")).unwrap();
+        assert!(hub.read("t", c, 10).await.unwrap().missed);
         // max bounds the batch, next continues from it
-        let r = hub.read("t", Some(&Cursor::Oldest), 1).await.unwrap();
+        let r = hub.read("t", Cursor::Oldest, 1).await.unwrap();
         assert_eq!(r.next, format!("{epoch}-3"));
     }
 
@@ -645,7 +619,7 @@ mod tests {
     async fn subscribe_replays_then_goes_live_without_gap() {
         let hub = MemoryHub::new(100, 10);
         hub.publish("t", b("a").into()).await.unwrap();
-        let mut s = hub.subscribe("t", Some(&Cursor::Oldest), Q).await.unwrap();
+        let mut s = hub.subscribe("t", Cursor::Oldest, Q).await.unwrap();
         hub.publish("t", b("b").into()).await.unwrap();
         assert_eq!(s.replay.messages.len(), 1);
         assert_eq!(s.recv().await.unwrap().unwrap().data, b("b"));
@@ -654,8 +628,8 @@ mod tests {
     #[tokio::test]
     async fn slow_subscriber_is_cut_and_others_keep_receiving() {
         let hub = MemoryHub::new(100, 10);
-        let mut slow = hub.subscribe("t", None, Q).await.unwrap();
-        let mut fast = hub.subscribe("t", None, Q).await.unwrap();
+        let mut slow = hub.subscribe("t", Cursor::Now, Q).await.unwrap();
+        let mut fast = hub.subscribe("t", Cursor::Now, Q).await.unwrap();
         for i in 0..10 {
             hub.publish("t", b(&i.to_string()).into()).await.unwrap();
             assert_eq!(fast.recv().await.unwrap().unwrap().seq, i + 1);
@@ -671,7 +645,7 @@ mod tests {
             messages: 100,
             bytes: 10,
         };
-        let mut s = hub.subscribe("t", None, lim).await.unwrap();
+        let mut s = hub.subscribe("t", Cursor::Now, lim).await.unwrap();
         hub.publish("t", b("0123456789abc").into()).await.unwrap(); // alone: passes
         hub.publish("t", b("x").into()).await.unwrap(); // over the budget
         assert_eq!(s.recv().await.unwrap_err(), Lagged);
@@ -681,13 +655,18 @@ mod tests {
     async fn wait_returns_on_publish_or_deadline() {
         let hub = Arc::new(MemoryHub::new(100, 10));
         let deadline = Instant::now() + Duration::from_millis(50);
-        let r = hub.wait("t", None, 10, deadline).await.unwrap();
+        let r = hub.wait("t", Cursor::Now, 10, deadline).await.unwrap();
         assert!(r.messages.is_empty());
         let h2 = hub.clone();
         let w = tokio::spawn(async move {
-            h2.wait("t", None, 10, Instant::now() + Duration::from_secs(10))
-                .await
-                .unwrap()
+            h2.wait(
+                "t",
+                Cursor::Now,
+                10,
+                Instant::now() + Duration::from_secs(10),
+            )
+            .await
+            .unwrap()
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         hub.publish("t", b("x").into()).await.unwrap();
@@ -698,11 +677,11 @@ mod tests {
     #[tokio::test]
     async fn topic_count_is_bounded_and_idle_topics_are_dropped() {
         let hub = MemoryHub::new(10, 2);
-        let _s = hub.subscribe("a", None, Q).await.unwrap();
+        let _s = hub.subscribe("a", Cursor::Now, Q).await.unwrap();
         hub.publish("b", b("x").into()).await.unwrap();
         hub.publish("c", b("x").into()).await.unwrap(); // evicts b
         assert_eq!(hub.health().topics, 2);
-        let _s2 = hub.subscribe("c", None, Q).await.unwrap();
+        let _s2 = hub.subscribe("c", Cursor::Now, Q).await.unwrap();
         assert_eq!(
             hub.publish("d", b("x").into()).await.unwrap_err(),
             HubError::TooManyTopics

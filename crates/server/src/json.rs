@@ -113,8 +113,16 @@ mod tests {
     fn batch_shape() {
         let b = Batch {
             messages: vec![
-                Arc::new(Message::new("e", 1, Bytes::from_static(b"hi"))),
-                Arc::new(Message::new("e", 2, Bytes::from_static(b"\xff\x00"))),
+                Arc::new(Message::new(
+                    crate::cursor::Epoch::new("e").unwrap(),
+                    1,
+                    Bytes::from_static(b"hi"),
+                )),
+                Arc::new(Message::new(
+                    crate::cursor::Epoch::new("e").unwrap(),
+                    2,
+                    Bytes::from_static(b"\xff\x00"),
+                )),
             ],
             next: "e-2".into(),
             missed: false,

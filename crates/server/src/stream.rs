@@ -53,8 +53,8 @@ pub(crate) async fn sse<S: AsyncRead + AsyncWrite + Unpin + Send>(
         .filter(|v| !v.is_empty());
     let (topic, since) = match topic_and_since(req, &["lastEventId", "since"]) {
         Ok((topic, q)) => match header {
-            Some(h) => match Cursor::parse(&h) {
-                Ok(c) => (topic, Some(c)),
+            Some(h) => match Cursor::parse(Some(&h)) {
+                Ok(c) => (topic, c),
                 Err(_) => {
                     c.send(with_cors(Reply::error(400), access), true, false)
                         .await?;
@@ -69,11 +69,7 @@ pub(crate) async fn sse<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
     };
     let shared = c.shared.clone();
-    let mut sub = match shared
-        .hub
-        .subscribe(&topic, since.as_ref(), queue_limits(c))
-        .await
-    {
+    let mut sub = match shared.hub.subscribe(&topic, since, queue_limits(c)).await {
         Ok(s) => s,
         Err(_) => {
             let r = with_cors(unavailable(shared.cfg.retry_after_secs), access);
@@ -172,11 +168,7 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 return Ok(Next::Close);
             }
         };
-        match shared
-            .hub
-            .subscribe(&topic, since.as_ref(), queue_limits(c))
-            .await
-        {
+        match shared.hub.subscribe(&topic, since, queue_limits(c)).await {
             Ok(s) => (topic, Some(s)),
             Err(_) => {
                 c.send(unavailable(shared.cfg.retry_after_secs), false, false)

@@ -380,12 +380,20 @@ mod tests {
 
     #[test]
     fn whatwg_sse_data_lines() {
-        let m = Message::new("e", 3, Bytes::from_static(b"a\r\nb\nc\rd"));
+        let m = Message::new(
+            crate::cursor::Epoch::new("e").unwrap(),
+            3,
+            Bytes::from_static(b"a\r\nb\nc\rd"),
+        );
         assert_eq!(
             &encode_sse_message(&m)[..],
             b"id: e-3\ndata: a\ndata: b\ndata: c\ndata: d\n\n"
         );
-        let m = Message::new("e", 1, Bytes::from_static(b"\xff"));
+        let m = Message::new(
+            crate::cursor::Epoch::new("e").unwrap(),
+            1,
+            Bytes::from_static(b"\xff"),
+        );
         assert_eq!(
             &encode_sse_message(&m)[..],
             b"event: binary\nid: e-1\ndata: /w==\n\n"
