@@ -40,4 +40,4 @@ mod parser;
 pub use config::Config;
 pub use encoder::{Event, RESPONSE_HEADERS, comment, keep_alive, response_head, retry_hint};
 pub use error::{CapacityError, Error, UsageError};
-pub use parser::{EventParser, Item, MessageEvent};
+pub use parser::{EventParser, Item, ItemRef, MessageEvent};

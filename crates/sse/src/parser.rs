@@ -37,7 +37,7 @@ pub struct MessageEvent {
     /// The data: the `data` lines joined by LF, without the final LF (rule 23).
     pub data: String,
     /// The stream's last event id when the event was dispatched: the latest `id` seen, even
-    /// in an earlier event (rule 20), `""` if none.
+    /// in an earlier event (rule 20), `""` if none. Shared while it does not change.
     pub last_event_id: Arc<str>,
 }
 
@@ -56,7 +56,42 @@ pub enum Item {
     LastEventId(Arc<str>),
 }
 
+/// [`Item`] borrowed from the parser's buffers: no allocation per event. Valid until the
+/// next call on the parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ItemRef<'a> {
+    /// An event: type (`"message"` by default), data, last event id.
+    Event {
+        /// The event type.
+        event_type: &'a str,
+        /// The data.
+        data: &'a str,
+        /// The last event id.
+        last_event_id: &'a str,
+    },
+    /// See [`Item::Retry`].
+    Retry(Duration),
+    /// See [`Item::Comment`].
+    Comment(&'a str),
+    /// See [`Item::LastEventId`].
+    LastEventId(&'a str),
+}
+
+/// What a step produced; the text lives in [`Fields`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Event,
+    Retry(Duration),
+    Comment,
+    LastEventId,
+}
+
 /// The incremental event-stream parser (WHATWG HTML §9.2.6, SSE-RULES 1-25).
+///
+/// Two ways to pull: [`EventParser::next_item`] hands out owned [`Item`]s (one allocation
+/// per event, for the data), [`EventParser::next_item_ref`] borrows them from the parser's
+/// buffers (no allocation per event).
 ///
 /// ```
 /// use pushwire_sse::{EventParser, Item};
@@ -77,9 +112,10 @@ pub enum Item {
 /// ```
 #[derive(Debug)]
 pub struct EventParser {
-    /// Fed bytes not yet processed; always starts at a line start.
+    /// Fed bytes; `buf[pos..]` is not processed yet and starts at a line start.
     buf: BytesMut,
-    /// `buf[..scanned]` is known to hold no CR or LF.
+    pos: usize,
+    /// `buf[pos..pos + scanned]` is known to hold no CR or LF.
     scanned: usize,
     /// At the start of a stream, still deciding whether it begins with a BOM.
     bom_pending: bool,
@@ -97,17 +133,30 @@ pub struct EventParser {
 struct Fields {
     cfg: Config,
     data: String,
+    /// The text of the last `event` line: kept across events, so a repeated type is
+    /// neither decoded nor copied again.
     event_type: String,
-    /// The last event ID *buffer* (set by `id` lines).
-    id_buf: String,
+    /// The event type buffer is `event_type` (else it is empty).
+    type_set: bool,
+    /// The value of the latest `id` line of this block.
+    id_next: String,
+    /// The last event ID *buffer* is `id_next` (else it equals `last_event_id`, which is
+    /// what the buffer holds after every dispatch: rule 20 does not reset it).
+    id_pending: bool,
     /// The source's last event ID *string* (committed at each blank line).
-    last_event_id: Arc<str>,
-    /// The type of the last dispatched event, reused while it repeats.
+    last_event_id: String,
+    /// `last_event_id` as shared text, made on demand and kept while it does not change.
+    last_event_id_arc: Option<Arc<str>>,
+    /// The type of the last owned event handed out, reused while it repeats.
     last_type: Arc<str>,
     message: Arc<str>,
+    /// The last comment's text.
+    comment: String,
     reconnection_time: Option<Duration>,
     /// After a limit error: ignore lines up to the next blank line.
     skipping_block: bool,
+    /// An event was just dispatched from `data` / `event_type`: clear them first thing.
+    dispatched: bool,
 }
 
 impl Default for EventParser {
@@ -128,6 +177,7 @@ impl EventParser {
         let message: Arc<str> = Arc::from("message");
         EventParser {
             buf: BytesMut::new(),
+            pos: 0,
             scanned: 0,
             bom_pending: true,
             skip_lf: false,
@@ -136,12 +186,17 @@ impl EventParser {
                 cfg,
                 data: String::new(),
                 event_type: String::new(),
-                id_buf: String::new(),
-                last_event_id: Arc::from(""),
+                type_set: false,
+                id_next: String::new(),
+                id_pending: false,
+                last_event_id: String::new(),
+                last_event_id_arc: None,
                 last_type: message.clone(),
                 message,
+                comment: String::new(),
                 reconnection_time: None,
                 skipping_block: false,
+                dispatched: false,
             },
         }
     }
@@ -149,8 +204,9 @@ impl EventParser {
     /// Starts from a last event id other than `""` (a client resuming a stream it read
     /// before). `id` should be free of NUL, CR and LF (rule 45).
     pub fn with_last_event_id(mut self, id: &str) -> Self {
-        self.fields.id_buf = id.to_owned();
-        self.fields.last_event_id = Arc::from(id);
+        self.fields.id_pending = false;
+        self.fields.last_event_id = id.to_owned();
+        self.fields.last_event_id_arc = None;
         self
     }
 
@@ -161,7 +217,7 @@ impl EventParser {
 
     /// The source's last event id string (rule 20): what a reconnect sends as
     /// `Last-Event-ID` when non-empty (rule 39).
-    pub fn last_event_id(&self) -> &Arc<str> {
+    pub fn last_event_id(&self) -> &str {
         &self.fields.last_event_id
     }
 
@@ -173,12 +229,14 @@ impl EventParser {
     /// Appends a chunk of the response body. Nothing is parsed until
     /// [`EventParser::next_item`]; feed what one read returned, then drain.
     pub fn feed(&mut self, chunk: &[u8]) {
+        self.buf.advance(self.pos);
+        self.pos = 0;
         self.buf.extend_from_slice(chunk);
     }
 
     /// Bytes fed but not processed yet (at most one partial line once drained).
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.pos
     }
 
     /// The next thing the stream said, `Ok(None)` when more input is needed.
@@ -187,42 +245,126 @@ impl EventParser {
     /// in is dropped (no event, no id change) and parsing resumes after the next blank line,
     /// so calling `next_item` again simply goes on.
     pub fn next_item(&mut self) -> Result<Option<Item>, Error> {
+        let Some(kind) = self.step()? else {
+            return Ok(None);
+        };
+        let f = &mut self.fields;
+        Ok(Some(match kind {
+            Kind::Event => {
+                let event_type = if !f.type_set || f.event_type.is_empty() {
+                    f.message.clone()
+                } else {
+                    if *f.last_type != *f.event_type {
+                        f.last_type = Arc::from(f.event_type.as_str());
+                    }
+                    f.last_type.clone()
+                };
+                Item::Event(MessageEvent {
+                    event_type,
+                    // Hand the buffer over rather than copy it.
+                    data: std::mem::take(&mut f.data),
+                    last_event_id: f.last_event_id_arc(),
+                })
+            }
+            Kind::Retry(t) => Item::Retry(t),
+            Kind::Comment => Item::Comment(std::mem::take(&mut f.comment)),
+            Kind::LastEventId => Item::LastEventId(f.last_event_id_arc()),
+        }))
+    }
+
+    /// Like [`EventParser::next_item`], borrowing the text from the parser's buffers
+    /// instead of allocating it.
+    ///
+    /// ```
+    /// use pushwire_sse::{EventParser, ItemRef};
+    /// let mut p = EventParser::new();
+    /// p.feed(b"id: 7\ndata: hi\n\n");
+    /// let item = p.next_item_ref()?;
+    /// assert_eq!(item, Some(ItemRef::Event { event_type: "message", data: "hi", last_event_id: "7" }));
+    /// # Ok::<(), pushwire_sse::Error>(())
+    /// ```
+    pub fn next_item_ref(&mut self) -> Result<Option<ItemRef<'_>>, Error> {
+        let Some(kind) = self.step()? else {
+            return Ok(None);
+        };
+        let f = &self.fields;
+        Ok(Some(match kind {
+            Kind::Event => ItemRef::Event {
+                event_type: if !f.type_set || f.event_type.is_empty() {
+                    "message"
+                } else {
+                    &f.event_type
+                },
+                data: &f.data,
+                last_event_id: &f.last_event_id,
+            },
+            Kind::Retry(t) => ItemRef::Retry(t),
+            Kind::Comment => ItemRef::Comment(&f.comment),
+            Kind::LastEventId => ItemRef::LastEventId(&f.last_event_id),
+        }))
+    }
+
+    /// Processes lines until one produces something.
+    ///
+    /// Lines are processed in place from `buf[pos..]`; consumed bytes are released in one
+    /// `advance` when more input is needed (per line it showed up in profiles).
+    fn step(&mut self) -> Result<Option<Kind>, Error> {
+        if self.fields.dispatched {
+            // Rule 25: reset the data and type buffers after a dispatch (deferred so the
+            // borrowed item could point into them).
+            self.fields.dispatched = false;
+            self.fields.data.clear();
+            self.fields.type_set = false;
+        }
+        let result = self.step_inner();
+        if !matches!(result, Ok(Some(_))) {
+            self.buf.advance(self.pos);
+            self.pos = 0;
+        }
+        result
+    }
+
+    fn step_inner(&mut self) -> Result<Option<Kind>, Error> {
         loop {
+            let input = self.buf.get(self.pos..).unwrap_or_default();
             if self.bom_pending {
-                // Rule 2 and 3: exactly one BOM, only at the very start, maybe split.
-                let n = self.buf.len().min(3);
-                if self.buf.get(..n) != BOM.get(..n) {
+                // Rules 2 and 3: exactly one BOM, only at the very start, maybe split.
+                let n = input.len().min(3);
+                if input.get(..n) != BOM.get(..n) {
                     self.bom_pending = false;
                 } else if n < 3 {
                     return Ok(None);
                 } else {
-                    self.buf.advance(3);
+                    self.pos += 3;
                     self.bom_pending = false;
+                    continue;
                 }
             }
             if self.skip_lf {
                 // Rule 5: CR at the end of one chunk, LF at the start of the next.
-                match self.buf.first() {
+                match input.first() {
                     None => return Ok(None),
-                    Some(b'\n') => self.buf.advance(1),
-                    Some(_) => {}
+                    Some(b'\n') => {
+                        self.pos += 1;
+                        self.skip_lf = false;
+                        continue;
+                    }
+                    Some(_) => self.skip_lf = false,
                 }
-                self.skip_lf = false;
             }
-            let found = self
-                .buf
+            let found = input
                 .get(self.scanned..)
                 .and_then(find_line_end)
                 .map(|i| i + self.scanned);
             let Some(end) = found else {
-                self.scanned = self.buf.len();
+                self.scanned = input.len();
                 if self.dropping_line {
-                    self.buf.clear();
+                    self.pos = self.buf.len();
                     self.scanned = 0;
                 } else if self.scanned > self.fields.cfg.max_line {
                     // An over-long partial line: drop what is buffered and the rest as it
                     // comes, so memory stays at the limit whatever the chunking.
-                    self.buf.clear();
+                    self.pos = self.buf.len();
                     self.scanned = 0;
                     self.dropping_line = true;
                     self.fields.abort_block();
@@ -232,8 +374,8 @@ impl EventParser {
             };
             // Rule 4: CRLF, LF or a lone CR ends the line.
             let mut consumed = end + 1;
-            if self.buf.get(end) == Some(&b'\r') {
-                match self.buf.get(end + 1) {
+            if input.get(end) == Some(&b'\r') {
+                match input.get(end + 1) {
                     Some(b'\n') => consumed += 1,
                     Some(_) => {}
                     None => self.skip_lf = true,
@@ -247,9 +389,9 @@ impl EventParser {
                 Err(CapacityError::LineTooLong.into())
             } else {
                 self.fields
-                    .process_line(self.buf.get(..end).unwrap_or_default())
+                    .process_line(input.get(..end).unwrap_or_default())
             };
-            self.buf.advance(consumed);
+            self.pos += consumed;
             self.scanned = 0;
             match result {
                 Ok(None) => continue,
@@ -269,31 +411,37 @@ impl EventParser {
     /// events carry no `id` forget the cursor it resumed from).
     pub fn finish(&mut self) {
         self.buf.clear();
+        self.pos = 0;
         self.scanned = 0;
         self.bom_pending = true;
         self.skip_lf = false;
         self.dropping_line = false;
         let f = &mut self.fields;
         f.data.clear();
-        f.event_type.clear();
-        f.id_buf.clear();
-        f.id_buf.push_str(&f.last_event_id);
+        f.type_set = false;
+        f.id_pending = false;
         f.skipping_block = false;
+        f.dispatched = false;
     }
 }
 
 impl Fields {
+    fn last_event_id_arc(&mut self) -> Arc<str> {
+        self.last_event_id_arc
+            .get_or_insert_with(|| Arc::from(self.last_event_id.as_str()))
+            .clone()
+    }
+
     /// Drops the block being built after a limit error: it leaves no trace.
     fn abort_block(&mut self) {
         self.data.clear();
-        self.event_type.clear();
-        self.id_buf.clear();
-        self.id_buf.push_str(&self.last_event_id);
+        self.type_set = false;
+        self.id_pending = false;
         self.skipping_block = true;
     }
 
     /// Processes one complete line (without its line end), rules 10-19.
-    fn process_line(&mut self, line: &[u8]) -> Result<Option<Item>, Error> {
+    fn process_line(&mut self, line: &[u8]) -> Result<Option<Kind>, Error> {
         if line.is_empty() {
             if self.skipping_block {
                 self.skipping_block = false;
@@ -306,22 +454,31 @@ impl Fields {
         }
         // Rules 12, 13: field is everything before the first colon, value everything after
         // it minus one leading U+0020; no colon means the whole line is the field name.
-        let (name, value) = match line.iter().position(|&b| b == b':') {
-            Some(i) => {
-                let value = line.get(i + 1..).unwrap_or_default();
-                let value = value.strip_prefix(b" ").unwrap_or(value);
-                (line.get(..i).unwrap_or_default(), value)
+        let (name, value): (&[u8], &[u8]) = if let Some(v) = line.strip_prefix(b"data:") {
+            // The common fields first, without searching for the colon.
+            (b"data", v)
+        } else if let Some(v) = line.strip_prefix(b"id:") {
+            (b"id", v)
+        } else if let Some(v) = line.strip_prefix(b"event:") {
+            (b"event", v)
+        } else {
+            match find_colon(line) {
+                Some(i) => {
+                    let (name, rest) = line.split_at(i);
+                    (name, rest.get(1..).unwrap_or_default())
+                }
+                None => (line, &b""[..]),
             }
-            None => (line, &b""[..]),
         };
+        let value = value.strip_prefix(b" ").unwrap_or(value);
         // Rule 14: names compare literally. Comparing raw bytes equals comparing decoded
         // text here, because the names we know are ASCII.
         match name {
             // Rule 11: a comment (empty field name).
             b"" => {
-                let mut text = String::new();
-                push_lossy(&mut text, value);
-                return Ok(Some(Item::Comment(text)));
+                self.comment.clear();
+                push_lossy(&mut self.comment, value);
+                return Ok(Some(Kind::Comment));
             }
             b"data" => {
                 // Rule 16.
@@ -334,22 +491,31 @@ impl Fields {
                 }
             }
             b"event" => {
-                // Rule 15.
-                self.event_type.clear();
-                push_lossy(&mut self.event_type, value);
-                if self.event_type.len() > self.cfg.max_event_type_len {
-                    self.abort_block();
-                    return Err(CapacityError::EventTypeTooLong.into());
+                // Rule 15. Equal bytes mean equal text: `event_type` is valid UTF-8, so
+                // `value` is too and decodes to the same string.
+                if value != self.event_type.as_bytes() {
+                    self.event_type.clear();
+                    push_lossy(&mut self.event_type, value);
+                    if self.event_type.len() > self.cfg.max_event_type_len {
+                        self.event_type.clear();
+                        self.abort_block();
+                        return Err(CapacityError::EventTypeTooLong.into());
+                    }
                 }
+                self.type_set = true;
             }
             // Rule 17: an id containing NUL is ignored; otherwise set, even to "".
             b"id" if !value.contains(&0) => {
-                self.id_buf.clear();
-                push_lossy(&mut self.id_buf, value);
-                if self.id_buf.len() > self.cfg.max_id_len {
-                    self.abort_block();
-                    return Err(CapacityError::IdTooLong.into());
+                if value != self.id_next.as_bytes() {
+                    self.id_next.clear();
+                    push_lossy(&mut self.id_next, value);
+                    if self.id_next.len() > self.cfg.max_id_len {
+                        self.id_next.clear();
+                        self.abort_block();
+                        return Err(CapacityError::IdTooLong.into());
+                    }
                 }
+                self.id_pending = true;
             }
             // Rule 18: one or more ASCII digits, base 10 (leading zeros fine).
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
@@ -358,7 +524,7 @@ impl Fields {
                 });
                 let t = Duration::from_millis(ms);
                 self.reconnection_time = Some(t);
-                return Ok(Some(Item::Retry(t)));
+                return Ok(Some(Kind::Retry(t)));
             }
             // Rule 19: anything else (and a NUL id, a bogus retry) is ignored.
             _ => {}
@@ -367,36 +533,24 @@ impl Fields {
     }
 
     /// Rules 20-25: a blank line.
-    fn dispatch(&mut self) -> Option<Item> {
+    fn dispatch(&mut self) -> Option<Kind> {
         // Rules 20, 21: commit the id buffer, which is not reset.
-        let changed = *self.last_event_id != *self.id_buf;
+        let changed = self.id_pending && self.id_next != self.last_event_id;
         if changed {
-            self.last_event_id = Arc::from(self.id_buf.as_str());
+            std::mem::swap(&mut self.id_next, &mut self.last_event_id);
+            self.last_event_id_arc = None;
         }
+        self.id_pending = false;
         // Rule 22: no data, no event.
         if self.data.is_empty() {
-            self.event_type.clear();
-            return changed.then(|| Item::LastEventId(self.last_event_id.clone()));
+            self.type_set = false;
+            return changed.then_some(Kind::LastEventId);
         }
         // Rule 23: exactly one trailing LF goes (every data line ended with one).
         self.data.pop();
-        // Rule 24: type "message" unless the buffer is non-empty.
-        let event_type = if self.event_type.is_empty() {
-            self.message.clone()
-        } else {
-            if *self.last_type != *self.event_type {
-                self.last_type = Arc::from(self.event_type.as_str());
-            }
-            self.last_type.clone()
-        };
-        // Rule 25: reset data and type.
-        self.event_type.clear();
-        let data = std::mem::take(&mut self.data);
-        Some(Item::Event(MessageEvent {
-            event_type,
-            data,
-            last_event_id: self.last_event_id.clone(),
-        }))
+        // Rules 24, 25: the caller reads type and data, the next step resets them.
+        self.dispatched = true;
+        Some(Kind::Event)
     }
 }
 
@@ -416,29 +570,58 @@ fn push_lossy(dst: &mut String, bytes: &[u8]) {
     }
 }
 
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `word` equal to `b`: exact for the lowest such byte, which
+/// is all the callers use (bytes above a match may be flagged falsely by the borrow).
+#[inline(always)]
+fn bytes_equal(word: u64, b: u8) -> u64 {
+    let x = word ^ (LO * u64::from(b));
+    x.wrapping_sub(LO) & !x & HI
+}
+
 /// The index of the first CR or LF.
 ///
-/// Scans 16-byte blocks with a branch-free OR of comparisons, which the compiler turns into
-/// SIMD compares; a plain `position` stops at each byte and was slower on long lines.
+/// Eight bytes per step with the classic "has zero byte" trick (SWAR): event-stream lines
+/// are mostly short, where this beat both a byte loop and a 16-byte-block scan in the
+/// small-events benchmark, and it keeps ~4 GB/s on a long line.
+#[inline]
 fn find_line_end(hay: &[u8]) -> Option<usize> {
-    let mut blocks = hay.chunks_exact(16);
+    let mut words = hay.chunks_exact(8);
     let mut base = 0;
-    for block in &mut blocks {
-        let hit = block
-            .iter()
-            .fold(false, |acc, &b| acc | (b == b'\n') | (b == b'\r'));
-        if hit {
-            return block
-                .iter()
-                .position(|&b| b == b'\n' || b == b'\r')
-                .map(|i| base + i);
+    for w in &mut words {
+        let word = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+        let m = bytes_equal(word, b'\n') | bytes_equal(word, b'\r');
+        if m != 0 {
+            return Some(base + (m.trailing_zeros() / 8) as usize);
         }
-        base += 16;
+        base += 8;
     }
-    blocks
+    words
         .remainder()
         .iter()
         .position(|&b| b == b'\n' || b == b'\r')
+        .map(|i| base + i)
+}
+
+/// The index of the first `:` (same technique as [`find_line_end`]).
+#[inline]
+fn find_colon(hay: &[u8]) -> Option<usize> {
+    let mut words = hay.chunks_exact(8);
+    let mut base = 0;
+    for w in &mut words {
+        let word = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+        let m = bytes_equal(word, b':');
+        if m != 0 {
+            return Some(base + (m.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == b':')
         .map(|i| base + i)
 }
 
@@ -447,16 +630,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn find_line_end_every_position() {
+    fn find_line_end_and_colon_every_position() {
         for len in 0..70 {
             for pos in 0..len {
                 for eol in [b'\r', b'\n'] {
-                    let mut v = vec![b'x'; len];
+                    // Bytes around the target that differ from it by one bit, and a second
+                    // match after it, probe the SWAR borrow corner cases.
+                    let mut v: Vec<u8> = (0..len)
+                        .map(|i| [b'\x0c', b'\x0b', 0x8d, 0x8a, b';', b'x'][i % 6])
+                        .collect();
                     v[pos] = eol;
-                    assert_eq!(find_line_end(&v), Some(pos));
+                    if pos + 1 < len {
+                        v[pos + 1] = b'\n';
+                    }
+                    assert_eq!(find_line_end(&v), Some(pos), "{v:?}");
+                    v[pos] = b':';
+                    assert_eq!(find_colon(&v), Some(pos), "{v:?}");
                 }
             }
             assert_eq!(find_line_end(&vec![b'x'; len]), None);
+            assert_eq!(find_colon(&vec![0xba; len]), None);
         }
     }
 

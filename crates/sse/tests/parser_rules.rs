@@ -2,7 +2,7 @@
 //! format tests. Every vector is fed whole, byte by byte, split at every boundary (and, for
 //! short vectors, at every pair of boundaries); all runs must give the same items.
 
-use pushwire_sse::{CapacityError, Config, Error, EventParser, Item};
+use pushwire_sse::{CapacityError, Config, Error, EventParser, Item, ItemRef};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Out {
@@ -50,6 +50,37 @@ fn run(cfg: &Config, chunks: &[&[u8]]) -> (Vec<Out>, String) {
     (out, p.last_event_id().to_string())
 }
 
+/// Like [`run`] through the borrowing API; must give the same items.
+fn run_ref(cfg: &Config, chunks: &[&[u8]]) -> (Vec<Out>, String) {
+    let mut p = EventParser::with_config(cfg.clone());
+    let mut out = Vec::new();
+    for c in chunks {
+        p.feed(c);
+        loop {
+            match p.next_item_ref() {
+                Ok(Some(ItemRef::Event {
+                    event_type,
+                    data,
+                    last_event_id,
+                })) => out.push(Out::Ev(
+                    event_type.into(),
+                    data.into(),
+                    last_event_id.into(),
+                )),
+                Ok(Some(ItemRef::Retry(d))) => out.push(Out::Retry(d.as_millis() as u64)),
+                Ok(Some(ItemRef::Comment(c))) => out.push(Out::Comment(c.into())),
+                Ok(Some(ItemRef::LastEventId(id))) => out.push(Out::Id(id.into())),
+                Ok(Some(other)) => panic!("unexpected item {other:?}"),
+                Ok(None) => break,
+                Err(Error::Capacity(c)) => out.push(Out::Err(c)),
+                Err(e) => panic!("unexpected error {e}"),
+            }
+        }
+    }
+    p.finish();
+    (out, p.last_event_id().to_string())
+}
+
 /// Checks `input` under every chunking against `want` and the final last event id.
 fn check_cfg(cfg: &Config, input: &[u8], want: &[Out], want_id: &str) {
     let (got, id) = run(cfg, &[input]);
@@ -57,6 +88,16 @@ fn check_cfg(cfg: &Config, input: &[u8], want: &[Out], want_id: &str) {
     assert_eq!(id, want_id, "last event id, fed whole");
     let bytes: Vec<&[u8]> = input.chunks(1).collect();
     assert_eq!(run(cfg, &bytes), (got.clone(), id.clone()), "byte by byte");
+    assert_eq!(
+        run_ref(cfg, &[input]),
+        (got.clone(), id.clone()),
+        "borrowed, whole"
+    );
+    assert_eq!(
+        run_ref(cfg, &bytes),
+        (got.clone(), id.clone()),
+        "borrowed, byte by byte"
+    );
     for i in 0..=input.len() {
         let (a, b) = input.split_at(i);
         assert_eq!(run(cfg, &[a, b]), (got.clone(), id.clone()), "split at {i}");
@@ -225,7 +266,7 @@ fn rule_08_wpt_format_data_before_final_empty_line_id_not_committed() {
 #[test]
 fn rule_09_buffers_start_empty() {
     let p = EventParser::new();
-    assert_eq!(&**p.last_event_id(), "");
+    assert_eq!(p.last_event_id(), "");
     assert_eq!(p.reconnection_time(), None);
     check(b"data:x\n\n", &[msg("x")], "");
 }
@@ -533,7 +574,7 @@ fn finish_rearms_bom_and_keeps_last_event_id() {
     assert!(matches!(p.next_item(), Ok(Some(Item::Event(_)))));
     assert_eq!(p.next_item(), Ok(None));
     p.finish();
-    assert_eq!(&**p.last_event_id(), "9");
+    assert_eq!(p.last_event_id(), "9");
     p.feed(b"\xEF\xBB\xBFdata: b\n\n");
     let Ok(Some(Item::Event(e))) = p.next_item() else {
         panic!()

@@ -545,7 +545,7 @@ impl Task {
         let id = self.parser.last_event_id();
         if !id.is_empty() {
             head = head
-                .header("Last-Event-ID", id.as_bytes())
+                .header("Last-Event-ID", id)
                 .map_err(|_| Error::Usage(UsageError::LastEventId))?;
         }
         for (name, value) in self.headers.iter() {
