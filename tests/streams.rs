@@ -352,3 +352,34 @@ async fn over_max_connections_gets_503_and_others_still_served() {
     assert_eq!(r.status, 200);
     assert!(r.json()["rejected_connections"].as_u64().unwrap() >= 1);
 }
+
+#[tokio::test]
+async fn ws_keepalive_pings_and_drops_a_dead_peer() {
+    let mut cfg = config();
+    cfg.ws_ping_interval = Duration::from_millis(100);
+    let srv = start(cfg).await;
+    let mut ws = Ws::open(srv.addr, "/ws?topic=ka").await;
+    // A silent peer is pinged...
+    assert!(matches!(ws.next().await, Some(Frame::Ping(_))));
+    // ...and, never answering, dropped.
+    loop {
+        match ws.next().await {
+            None => break,
+            Some(Frame::Ping(_)) => {}
+            Some(f) => panic!("unexpected {f:?}"),
+        }
+    }
+    // A peer that answers stays.
+    let mut live = Ws::open(srv.addr, "/ws?topic=ka").await;
+    for _ in 0..5 {
+        match live.next().await.unwrap() {
+            Frame::Ping(p) => live.send_frame(0x8A, &p).await,
+            f => panic!("unexpected {f:?}"),
+        }
+    }
+    publish(srv.addr, "ka", b"still here").await;
+    assert_eq!(
+        live.next_data().await,
+        Some(Frame::Text("still here".into()))
+    );
+}

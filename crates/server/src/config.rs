@@ -46,6 +46,9 @@ pub struct Config {
     /// A WebSocket idle this long gets a ping; no traffic for two intervals closes it.
     /// Default 30 s. Detects dead peers behind NATs.
     pub ws_ping_interval: Duration,
+    /// How long a closing WebSocket waits for the peer's close frame. Default 2 s, so a
+    /// shutdown is not held up by clients that never answer.
+    pub ws_close_timeout: Duration,
     /// Comment line sent on an idle SSE stream. Default 15 s (WHATWG advice for proxies).
     pub sse_keepalive: Duration,
     /// `retry:` (milliseconds) sent first on every SSE stream. Default 2000 ms.
@@ -89,6 +92,7 @@ impl Default for Config {
             max_body: 1024 * 1024,
             max_ws_message: 1024 * 1024,
             ws_ping_interval: Duration::from_secs(30),
+            ws_close_timeout: Duration::from_secs(2),
             sse_keepalive: Duration::from_secs(15),
             sse_retry_ms: 2000,
             outbound_queue_messages: 256,

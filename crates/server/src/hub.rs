@@ -97,7 +97,7 @@ pub struct Message {
     /// Text or binary.
     pub kind: Kind,
     sse: OnceLock<Bytes>,
-    ws: OnceLock<Bytes>,
+    ws: OnceLock<Option<pushwire_ws::frame::SharedFrame>>,
 }
 
 impl Message {
@@ -120,10 +120,20 @@ impl Message {
             .get_or_init(|| crate::wire::encode_sse_message(self))
     }
 
-    /// The unmasked server WebSocket frame, encoded by the first subscriber that needs it.
-    pub fn ws_frame(&self) -> &Bytes {
+    /// The unmasked server WebSocket frame (pushwire-ws's [`SharedFrame`]), encoded by the
+    /// first subscriber that needs it and shared by all.
+    ///
+    /// [`SharedFrame`]: pushwire_ws::frame::SharedFrame
+    pub fn ws_frame(&self) -> Option<&pushwire_ws::frame::SharedFrame> {
         self.ws
-            .get_or_init(|| crate::wire::encode_ws_data(self.kind == Kind::Text, &self.data))
+            .get_or_init(|| {
+                let op = match self.kind {
+                    Kind::Text => pushwire_ws::frame::OpCode::Text,
+                    Kind::Binary => pushwire_ws::frame::OpCode::Binary,
+                };
+                pushwire_ws::frame::SharedFrame::new(op, &self.data).ok()
+            })
+            .as_ref()
     }
 }
 

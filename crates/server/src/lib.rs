@@ -42,7 +42,6 @@ mod listener;
 pub mod router;
 mod stream;
 pub mod wire;
-pub mod wsproto;
 
 pub use config::{Command, Config, ConfigError, USAGE, parse_args};
 pub use files::DEMO_PAGE;

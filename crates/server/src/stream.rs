@@ -12,15 +12,14 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
-use crate::conn::{
-    Conn, IoEvent, Next, Reply, io_step, reserve, topic_and_since, unavailable, with_cors,
-};
+use crate::conn::{Conn, IoEvent, Next, Reply, io_step, topic_and_since, unavailable, with_cors};
 use crate::cursor::Cursor;
 use crate::hub::{Kind, Payload, QueueLimits};
 use crate::listener::{Gauge, debug};
 use crate::router::Access;
-use crate::wire::{Request, encode_head, encode_sse_event, encode_ws_data, encode_ws_frame};
-use crate::wsproto::{FrameReader, Incoming, code, encode_close};
+use crate::wire::{Request, encode_head, encode_sse_event};
+use pushwire_ws::frame::Role;
+use pushwire_ws::{CloseCode, Message as WsMessage, Protocol, State, handshake};
 
 /// Bytes waiting in `wbuf` past which the subscription is not pulled (64 KiB).
 const HIGH_WATER: usize = 64 * 1024;
@@ -138,20 +137,28 @@ pub(crate) async fn sse<S: AsyncRead + AsyncWrite + Unpin + Send>(
 }
 
 /// `GET /ws` (`echo == false`: publish what the client sends, deliver the topic) and
-/// `GET /echo` (send every message back).
+/// `GET /echo` (send every message back), on pushwire-ws's handshake and sans-IO
+/// [`Protocol`] (framing, limits, automatic pongs, close handshake, keep-alive timers).
 pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
     c: &mut Conn<S>,
     req: &Request,
     echo: bool,
 ) -> std::io::Result<Next> {
-    let accept = match crate::wsproto::check_upgrade(req) {
+    let http_req = req.to_http();
+    // A plain GET on a WebSocket-only path is told what it must do (RFC 9110 §15.5.22).
+    if !http_req.headers.contains_token("upgrade", "websocket") {
+        let r = Reply::error(426)
+            .header("Upgrade", "websocket")
+            .header("Sec-WebSocket-Version", "13");
+        c.send(r, false, false).await?;
+        return Ok(Next::Close);
+    }
+    let accepted = match handshake::accept(&http_req, &[]) {
         Ok(a) => a,
         Err(e) => {
             let mut r = Reply::error(e.status());
             if e.status() == 426 {
-                r = r
-                    .header("Upgrade", "websocket")
-                    .header("Sec-WebSocket-Version", "13");
+                r = r.header("Sec-WebSocket-Version", "13");
             }
             c.send(r, false, false).await?;
             return Ok(Next::Close);
@@ -178,118 +185,126 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
     };
     let _g = Gauge::up(&shared.stats.websocket);
-    encode_head(
-        101,
-        &[
-            ("Upgrade", "websocket"),
-            ("Connection", "Upgrade"),
-            ("Sec-WebSocket-Accept", &accept),
-        ],
-        &mut c.wbuf,
-    );
-    if let Some(sub) = sub.as_mut() {
-        if sub.replay.missed {
-            c.wbuf
-                .extend_from_slice(&encode_ws_data(true, b"{\"missed\":true}"));
-        }
-        for m in std::mem::take(&mut sub.replay.messages) {
-            c.wbuf.extend_from_slice(m.ws_frame());
-        }
+    if pushwire_http::encode_response_head(&accepted.response, &mut c.wbuf).is_err() {
+        return Ok(Next::Close);
     }
     // `/echo` keeps pushwire-ws's default limits (16 MiB frames, 64 MiB messages); `/ws`
     // takes no more than `/publish` would.
-    let mut reader = if echo {
-        FrameReader::new(16 << 20, 64 << 20)
-    } else {
-        FrameReader::new(shared.cfg.max_ws_message, shared.cfg.max_ws_message)
-    };
-    let ping_every = shared.cfg.ws_ping_interval;
-    let mut last_heard = Instant::now();
-    let mut tick = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
-    let close_code: u16 = 'pump: loop {
-        if *c.shutdown.borrow() {
-            break 'pump code::GOING_AWAY;
+    let mut wcfg = pushwire_ws::Config::default();
+    if !echo {
+        wcfg.max_frame = shared.cfg.max_ws_message;
+        wcfg.max_message = shared.cfg.max_ws_message;
+    }
+    wcfg.ping_interval = Some(shared.cfg.ws_ping_interval);
+    wcfg.pong_timeout = shared.cfg.ws_ping_interval;
+    wcfg.close_timeout = shared.cfg.ws_close_timeout;
+    let mut proto = Protocol::new(Role::Server, &wcfg);
+    if let Some(sub) = sub.as_mut() {
+        if sub.replay.missed {
+            let _ = proto.send(&WsMessage::text("{\"missed\":true}"), &mut c.wbuf);
         }
-        // Parse everything buffered before waiting again (the upgrade's leftovers included).
-        loop {
-            if c.wbuf.len() >= HIGH_WATER {
-                break;
-            }
-            match reader.read(&mut c.rbuf) {
+        for m in std::mem::take(&mut sub.replay.messages) {
+            send_shared(&mut proto, &m, &mut c.wbuf);
+        }
+    }
+    let _ = proto.handle_timeout(Instant::now().into_std());
+    loop {
+        // Take every message buffered (the upgrade's leftovers included) unless the socket is
+        // not keeping up with what we already owe it.
+        while c.wbuf.len() < HIGH_WATER {
+            match proto.receive(&mut c.rbuf) {
+                Ok(Some(WsMessage::Text(t))) if echo => {
+                    let _ = proto.send(&WsMessage::Text(t), &mut c.wbuf);
+                }
+                Ok(Some(WsMessage::Binary(b))) if echo => {
+                    let _ = proto.send(&WsMessage::Binary(b), &mut c.wbuf);
+                }
+                Ok(Some(m @ (WsMessage::Text(_) | WsMessage::Binary(_)))) => {
+                    // Text stays text, binary stays binary, whatever the bytes.
+                    let kind = if matches!(m, WsMessage::Text(_)) {
+                        Kind::Text
+                    } else {
+                        Kind::Binary
+                    };
+                    let payload = Payload::new(m.payload(), kind);
+                    if shared.hub.publish(&topic, payload).await.is_err() {
+                        proto.abort(pushwire_ws::Error::Internal);
+                    }
+                }
+                Ok(Some(_)) => {} // control frames: answers are queued by the protocol
                 Ok(None) => break,
-                Ok(Some(ev)) => match (matches!(ev, Incoming::Text(_)), ev) {
-                    (text_frame, Incoming::Text(data) | Incoming::Binary(data)) if echo => {
-                        let op = if text_frame { 0x1 } else { 0x2 };
-                        encode_ws_frame(op, &data, &mut c.wbuf);
-                    }
-                    (text_frame, Incoming::Text(data) | Incoming::Binary(data)) => {
-                        // Text stays text, binary stays binary, whatever the bytes.
-                        let kind = if text_frame { Kind::Text } else { Kind::Binary };
-                        let payload = Payload::new(data, kind);
-                        if shared.hub.publish(&topic, payload).await.is_err() {
-                            break 'pump code::INTERNAL;
-                        }
-                    }
-                    (_, Incoming::Ping(p)) => encode_ws_frame(0xA, &p, &mut c.wbuf),
-                    (_, Incoming::Pong) => {}
-                    (_, Incoming::Close(code)) => {
-                        let reply = if code == 1005 { code::NORMAL } else { code };
-                        encode_close(reply, &mut c.wbuf);
-                        let _ = c.flush().await;
-                        return Ok(Next::Close);
-                    }
-                },
-                Err(e) => break 'pump e.0,
+                Err(e) => {
+                    debug(format_args!("websocket closed: {e}"));
+                    break;
+                }
             }
         }
-        let pull = c.wbuf.len() < HIGH_WATER;
+        proto.poll_transmit(&mut c.wbuf);
+        if proto.is_terminated() {
+            finish(c).await;
+            return Ok(Next::Close);
+        }
+        let open = proto.state() == State::Open;
+        let pull = open && c.wbuf.len() < HIGH_WATER;
         let can_read = c.wbuf.len() < HIGH_WATER;
-        reserve(&mut c.rbuf);
+        let timer = proto.poll_timeout();
         tokio::select! {
             biased;
-            _ = c.shutdown.changed() => break 'pump code::GOING_AWAY,
+            _ = c.shutdown.changed(), if open => {
+                let _ = proto.close(CloseCode::GOING_AWAY, "server shutting down", &mut c.wbuf);
+            }
             ev = io_step(&mut c.io, &mut c.rbuf, &mut c.wbuf, can_read) => match ev {
                 IoEvent::Wrote(Ok(0) | Err(_)) | IoEvent::Read(Ok(0) | Err(_)) => {
                     return Ok(Next::Close);
                 }
-                IoEvent::Read(Ok(_)) => last_heard = Instant::now(),
-                IoEvent::Wrote(Ok(_)) => {}
+                IoEvent::Read(Ok(_)) | IoEvent::Wrote(Ok(_)) => {}
             },
             m = recv_opt(&mut sub), if pull => match m {
-                Ok(Some(m)) => c.wbuf.extend_from_slice(m.ws_frame()),
-                Ok(None) => break 'pump code::GOING_AWAY,
+                Ok(Some(m)) => send_shared(&mut proto, &m, &mut c.wbuf),
+                Ok(None) => {
+                    let _ = proto.close(CloseCode::GOING_AWAY, "", &mut c.wbuf);
+                }
                 Err(_) => {
                     debug(format_args!("websocket subscriber cut: too slow"));
-                    break 'pump code::POLICY;
+                    proto.abort(pushwire_ws::Error::Policy);
                 }
             },
-            _ = tick.tick() => {
-                if last_heard.elapsed() >= ping_every * 2 {
-                    break 'pump code::POLICY; // dead peer: no pong for two intervals
-                }
-                if last_heard.elapsed() >= ping_every {
-                    encode_ws_frame(0x9, b"", &mut c.wbuf);
-                }
+            _ = sleep_until_opt(timer) => {}
+        }
+        if *c.shutdown.borrow() && proto.state() == State::Open {
+            let _ = proto.close(CloseCode::GOING_AWAY, "server shutting down", &mut c.wbuf);
+        }
+        if let Err(e) = proto.handle_timeout(Instant::now().into_std()) {
+            // A dead peer gets no close frame (nobody would read it); a close that times out
+            // has already sent ours.
+            debug(format_args!("websocket timer: {e}"));
+            if e.close_code().is_none() {
+                return Ok(Next::Close);
             }
         }
-    };
-    close_with(c, close_code).await;
-    Ok(Next::Close)
+    }
 }
 
-async fn recv_opt(
-    sub: &mut Option<crate::hub::Subscription>,
-) -> Result<Option<std::sync::Arc<crate::hub::Message>>, crate::hub::Lagged> {
-    match sub {
-        Some(s) => s.recv().await,
+/// Queues a hub message's shared frame (encoded once for every subscriber).
+fn send_shared(proto: &mut Protocol, m: &crate::hub::Message, wbuf: &mut BytesMut) {
+    if let Some(frame) = m.ws_frame() {
+        if proto.check_shared(frame).is_ok() {
+            proto.poll_transmit(wbuf);
+            wbuf.extend_from_slice(frame.as_bytes());
+        }
+    }
+}
+
+async fn sleep_until_opt(t: Option<std::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
     }
 }
 
-/// Sends a close frame and waits briefly for the peer's close (or EOF) before dropping the
-/// connection, so the close code is not lost to a reset.
-async fn close_with<S: AsyncRead + AsyncWrite + Unpin + Send>(c: &mut Conn<S>, code: u16) {
-    encode_close(code, &mut c.wbuf);
+/// Flushes what is owed (the close frame last) and closes our side, then reads briefly so
+/// the peer's last bytes do not turn our close into a reset.
+async fn finish<S: AsyncRead + AsyncWrite + Unpin + Send>(c: &mut Conn<S>) {
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         if c.flush().await.is_err() {
             return;
@@ -305,4 +320,13 @@ async fn close_with<S: AsyncRead + AsyncWrite + Unpin + Send>(c: &mut Conn<S>, c
         }
     })
     .await;
+}
+
+async fn recv_opt(
+    sub: &mut Option<crate::hub::Subscription>,
+) -> Result<Option<std::sync::Arc<crate::hub::Message>>, crate::hub::Lagged> {
+    match sub {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
 }

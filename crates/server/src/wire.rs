@@ -56,6 +56,21 @@ pub struct Request {
 }
 
 impl Request {
+    /// Rebuilds pushwire-http's head (for the codecs that take one, like the WebSocket
+    /// handshake).
+    pub fn to_http(&self) -> pushwire_http::Request {
+        let method =
+            pushwire_http::Method::from_token(&self.method).unwrap_or(pushwire_http::Method::Get);
+        let mut r = pushwire_http::Request::new(method, self.target.clone());
+        if self.version == 0 {
+            r.version = pushwire_http::Version::Http10;
+        }
+        for (n, v) in &self.headers {
+            let _ = r.headers.append(n, v);
+        }
+        r
+    }
+
     /// The server's view of a head parsed by pushwire-http.
     pub fn from_http(r: &pushwire_http::Request) -> Request {
         Request {
@@ -267,29 +282,6 @@ pub fn encode_sse_event(event: &str, text: &str, out: &mut BytesMut) {
     }
 }
 
-/// An unmasked, final WebSocket data frame (RFC 6455 §5.2): text or binary.
-pub fn encode_ws_data(text: bool, payload: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(payload.len() + 10);
-    encode_ws_frame(if text { 0x1 } else { 0x2 }, payload, &mut out);
-    out.freeze()
-}
-
-/// An unmasked final frame with `opcode`.
-pub fn encode_ws_frame(opcode: u8, payload: &[u8], out: &mut BytesMut) {
-    out.put_u8(0x80 | opcode);
-    let len = payload.len();
-    if len < 126 {
-        out.put_u8(len as u8);
-    } else if len <= u16::MAX as usize {
-        out.put_u8(126);
-        out.put_u16(len as u16);
-    } else {
-        out.put_u8(127);
-        out.put_u64(len as u64);
-    }
-    out.put_slice(payload);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,15 +390,5 @@ mod tests {
             &encode_sse_message(&m)[..],
             b"event: binary\nid: e-1\ndata: /w==\n\n"
         );
-    }
-
-    #[test]
-    fn rfc6455_s5_2_lengths() {
-        assert_eq!(&encode_ws_data(true, b"hi")[..], b"\x81\x02hi");
-        let f = encode_ws_data(false, &[0; 200]);
-        assert_eq!(&f[..4], &[0x82, 126, 0, 200]);
-        let f = encode_ws_data(false, &vec![0; 70_000]);
-        assert_eq!(&f[..2], &[0x82, 127]);
-        assert_eq!(f.len(), 70_000 + 10);
     }
 }
