@@ -140,11 +140,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 return Ok(None);
             }
             let idle = self.rbuf.is_empty();
-            reserve(&mut self.rbuf);
+            if idle {
+                // An idle keep-alive connection holds no buffer: the read below goes to the
+                // stack and only what arrives is kept (10k idle peers cost no 80 MB).
+                self.rbuf = BytesMut::new();
+                if self.wbuf.is_empty() {
+                    self.wbuf = BytesMut::new();
+                }
+            }
+            let mut tmp = [0u8; 4096];
             tokio::select! {
-                r = self.io.read_buf(&mut self.rbuf) => match r {
+                r = self.io.read(&mut tmp) => match r {
                     Ok(0) | Err(_) => return Ok(None),
-                    Ok(_) => {}
+                    Ok(n) => self.rbuf.extend_from_slice(tmp.get(..n).unwrap_or(&[])),
                 },
                 _ = tokio::time::sleep_until(deadline) => {
                     return if started { Err(HttpError::Timeout) } else { Ok(None) };
