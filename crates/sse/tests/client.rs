@@ -561,3 +561,58 @@ fn connect_outside_a_runtime_is_an_error_not_a_panic() {
         Error::Usage(pushwire_sse::UsageError::NoRuntime)
     );
 }
+
+#[tokio::test]
+async fn wpt_format_field_id_2_utf8_last_event_id_round_trips() {
+    let mut srv = serve(|n, _| match n {
+        0 => close(format!("{SSE_HEAD}id: \u{2026}\ndata: a\n\n")),
+        _ => hold(format!("{SSE_HEAD}data: b\n\n")),
+    })
+    .await;
+    let mut es = EventSource::builder(&srv.url("/"))
+        .retry_policy(fast())
+        .connect()
+        .unwrap();
+    assert!(matches!(next(&mut es).await, ClientEvent::Open { .. }));
+    assert_eq!(next_message(&mut es).await.2, "\u{2026}");
+    assert!(matches!(
+        next(&mut es).await,
+        ClientEvent::Reconnecting { .. }
+    ));
+    srv.request().await;
+    assert_eq!(
+        header(&srv.request().await, "last-event-id"),
+        Some("\u{2026}")
+    );
+}
+
+#[tokio::test]
+async fn rule_36_open_fires_once_per_response_and_rule_46_drop_aborts_the_fetch() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (closed_tx, mut closed_rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = sock.read(&mut b).await.unwrap();
+            assert!(n > 0);
+            head.extend_from_slice(&b[..n]);
+        }
+        sock.write_all(format!("{SSE_HEAD}data: 1\n\n:\n\ndata: 2\n\n").as_bytes())
+            .await
+            .unwrap();
+        // Wait for the client to go away: read answers 0 (or an error) once it does.
+        let _ = sock.read(&mut b).await;
+        let _ = closed_tx.send(());
+    });
+    let mut es = EventSource::connect(&format!("http://{addr}/")).unwrap();
+    assert!(matches!(next(&mut es).await, ClientEvent::Open { .. }));
+    assert_eq!(next_message(&mut es).await.1, "1");
+    assert_eq!(next_message(&mut es).await.1, "2");
+    drop(es);
+    guard(closed_rx.recv())
+        .await
+        .expect("server saw the client go");
+}
