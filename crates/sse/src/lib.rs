@@ -41,3 +41,8 @@ pub use config::Config;
 pub use encoder::{Event, RESPONSE_HEADERS, comment, keep_alive, response_head, retry_hint};
 pub use error::{CapacityError, Error, UsageError};
 pub use parser::{EventParser, Item, ItemRef, MessageEvent};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
