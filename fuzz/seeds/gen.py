@@ -109,3 +109,20 @@ for name, data in server.items():
     put("ws_differential", name, data)
 for name, data in client.items():
     put("ws_frame_client", name, data)
+
+# ---- WebSocket handshake (RFC 6455 §1.2, §4.1, §4.2) ----
+put("ws_handshake", "rfc6455-1-2-request",
+    b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n"
+    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Origin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n"
+    b"Sec-WebSocket-Version: 13\r\n\r\n")
+put("ws_handshake", "version-8-426",
+    b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n"
+    b"Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\nSec-WebSocket-Version: 8\r\n\r\n")
+put("ws_handshake", "client-rfc6455-1-2-response",
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Accept: {ACCEPT}\r\nSec-WebSocket-Protocol: chat\r\n\r\n", prefix=b"\x01\0\0\0\0")
+put("ws_handshake", "client-extension-refused",
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+    b"Sec-WebSocket-Accept: {ACCEPT}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+    prefix=b"\x01\0\0\0\0")

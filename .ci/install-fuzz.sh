@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs cargo-fuzz (crates.io) for the fuzz smoke suite, unless it is already there.
+# Idempotent: a second run only prints the version.
+set -euo pipefail
+if cargo fuzz --version >/dev/null 2>&1; then
+  echo "cargo-fuzz already installed: $(cargo fuzz --version)"
+  exit 0
+fi
+cargo install --locked cargo-fuzz --version '^0.13'
+cargo fuzz --version
