@@ -347,6 +347,15 @@ async fn keep_alive_and_pipelining_answer_in_order() {
     c.send(b"GET /healthz HTTP/1.0\r\n\r\n").await;
     assert_eq!(c.response().await.status, 200);
     assert!(c.closed().await);
+    // HTTP/1.0 keep-alive is said explicitly, and honoured
+    let mut c = Client::new(a).await;
+    c.send(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .await;
+    let r = c.response().await;
+    assert_eq!(r.header("connection"), Some("keep-alive"));
+    c.send(b"GET /healthz HTTP/1.0\r\n\r\n").await;
+    assert_eq!(c.response().await.status, 200);
+    assert!(c.closed().await);
 }
 
 #[tokio::test]

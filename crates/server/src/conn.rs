@@ -36,6 +36,8 @@ pub(crate) struct Conn<S> {
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
     head: HeadReader,
     limits: HeadLimits,
+    /// The request being answered is HTTP/1.0: keep-alive must be said explicitly.
+    http10: bool,
 }
 
 /// A response about to be written.
@@ -85,6 +87,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             shutdown,
             head: HeadReader::new(&limits),
             limits,
+            http10: false,
         }
     }
 
@@ -237,6 +240,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         }
         if !keep_alive {
             headers.push(("Connection", "close"));
+        } else if self.http10 {
+            headers.push(("Connection", "keep-alive"));
         }
         encode_head(reply.status, &headers, &mut self.wbuf);
         if !head_only && reply.status != 304 {
@@ -247,6 +252,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
 
     async fn dispatch(&mut self, req: Request) -> std::io::Result<Next> {
         let route = Route::of(&req.path);
+        self.http10 = req.version == 0;
         let keep_alive = req.keep_alive() && !*self.shutdown.borrow();
         let head_only = req.method == "HEAD";
         // The body is read (and bounded) before anything else, so the next pipelined request
