@@ -76,3 +76,77 @@ proptest! {
         prop_assert_eq!(p.buffered(), 0);
     }
 }
+
+/// Pieces that make interesting event streams: field names, separators, every line end, the
+/// BOM and a split multi-byte character, invalid UTF-8, digits; plus any byte.
+fn stream() -> impl Strategy<Value = Vec<u8>> {
+    let token = prop_oneof![
+        Just(b"data".to_vec()),
+        Just(b"id".to_vec()),
+        Just(b"event".to_vec()),
+        Just(b"retry".to_vec()),
+        Just(b":".to_vec()),
+        Just(b": ".to_vec()),
+        Just(b"\n".to_vec()),
+        Just(b"\r".to_vec()),
+        Just(b"\r\n".to_vec()),
+        Just(b"\n\n".to_vec()),
+        Just(b"\xEF\xBB\xBF".to_vec()),
+        Just(b"\xF0\x9F\x98\x80".to_vec()),
+        Just(b"\xF0\x9F".to_vec()),
+        Just(b"\xE2\x82".to_vec()),
+        Just(b"\0".to_vec()),
+        Just(b"123".to_vec()),
+        any::<u8>().prop_map(|b| vec![b]),
+    ];
+    prop::collection::vec(token, 0..40).prop_map(|v| v.concat())
+}
+
+fn items(p: &mut EventParser, out: &mut Vec<String>) {
+    loop {
+        match p.next_item() {
+            Ok(None) => return,
+            other => out.push(format!("{other:?}")),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// Rule 7 on arbitrary input: whole, byte by byte and at random cuts, the same items
+    /// and the same final last event id (and no panic), also with tiny limits.
+    #[test]
+    fn arbitrary_streams_parse_the_same_under_any_chunking(
+        input in stream(),
+        cut in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+        tiny in any::<bool>(),
+    ) {
+        let cfg = if tiny {
+            pushwire_sse::Config::default().with_max_line(8).with_max_event_data(8).with_max_id_len(3).with_max_event_type_len(3)
+        } else {
+            pushwire_sse::Config::default()
+        };
+        let run = |chunks: Vec<&[u8]>| {
+            let mut p = EventParser::with_config(cfg.clone());
+            let mut out = Vec::new();
+            for c in chunks {
+                p.feed(c);
+                items(&mut p, &mut out);
+            }
+            p.finish();
+            (out, p.last_event_id().to_owned())
+        };
+        let whole = run(vec![&input]);
+        prop_assert_eq!(&run(input.chunks(1).collect()), &whole);
+        let mut points: Vec<usize> = cut.iter().map(|i| i.index(input.len() + 1)).collect();
+        points.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        for end in points.into_iter().chain([input.len()]) {
+            chunks.push(&input[start..end]);
+            start = end;
+        }
+        prop_assert_eq!(&run(chunks), &whole);
+    }
+}
