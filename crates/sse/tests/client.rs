@@ -510,7 +510,8 @@ async fn builder_custom_headers_and_starting_last_event_id() {
     let mut srv = serve(|_, _| hold(format!("{SSE_HEAD}data: x\n\n"))).await;
     let mut es = EventSource::builder(&srv.url("/e?topic=a"))
         .header("Authorization", "Bearer t")
-        .last_event_id("q7k2-41")
+        .header("Accept", "text/event-stream, */*;q=0.1")
+        .header("Last-Event-ID", "q7k2-41")
         .connect()
         .unwrap();
     assert!(matches!(next(&mut es).await, ClientEvent::Open { .. }));
@@ -521,6 +522,15 @@ async fn builder_custom_headers_and_starting_last_event_id() {
     let head = srv.request().await;
     assert!(head.starts_with("GET /e?topic=a HTTP/1.1\r\n"));
     assert_eq!(header(&head, "authorization"), Some("Bearer t"));
+    assert_eq!(
+        head.matches("Accept:").count(),
+        1,
+        "the caller's Accept replaces ours"
+    );
+    assert_eq!(
+        header(&head, "accept"),
+        Some("text/event-stream, */*;q=0.1")
+    );
     assert_eq!(header(&head, "last-event-id"), Some("q7k2-41"));
     assert_eq!(
         header(&head, "host"),

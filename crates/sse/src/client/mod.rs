@@ -180,8 +180,13 @@ impl Builder {
     }
 
     /// Adds a request header (`Authorization`, cookies...). Invalid names or values make
-    /// [`Builder::connect`] fail with [`UsageError::Header`].
+    /// [`Builder::connect`] fail with [`UsageError::Header`]. A `Host`, `Accept` or
+    /// `Cache-Control` given here replaces the client's own; `Last-Event-ID` is the same as
+    /// [`Builder::last_event_id`] (the client updates it as events arrive).
     pub fn header(mut self, name: &str, value: &str) -> Self {
+        if name.eq_ignore_ascii_case("last-event-id") {
+            return self.last_event_id(value);
+        }
         if self.headers.append(name, value).is_err() {
             self.error = Some(UsageError::Header.into());
         }
@@ -538,10 +543,17 @@ impl Task {
     /// Rules 30 and 39: `Accept`, `Cache-Control: no-cache`, and `Last-Event-ID` only when
     /// non-empty.
     fn request_head(&self, url: &Url) -> Result<RequestHead, Error> {
-        let mut head = RequestHead::new(Method::Get, url.target())?
-            .header("Host", url.authority())?
-            .header("Accept", "text/event-stream")?
-            .header("Cache-Control", "no-cache")?;
+        let mut head = RequestHead::new(Method::Get, url.target())?;
+        let authority = url.authority();
+        for (name, value) in [
+            ("Host", authority.as_str()),
+            ("Accept", "text/event-stream"),
+            ("Cache-Control", "no-cache"),
+        ] {
+            if !self.headers.contains(name) {
+                head.headers.append(name, value)?;
+            }
+        }
         let id = self.parser.last_event_id();
         if !id.is_empty() {
             head = head
