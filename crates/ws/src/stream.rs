@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::Instant;
@@ -113,6 +114,8 @@ struct Out<S> {
     io: WriteHalf<S>,
     queue: WriteQueue,
     shut: bool,
+    /// `queue.len()`, readable without the lock (which a blocked writer holds).
+    queued: Arc<AtomicUsize>,
 }
 
 impl<S: AsyncRead + AsyncWrite> Out<S> {
@@ -127,7 +130,12 @@ impl<S: AsyncRead + AsyncWrite> Out<S> {
             return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
         }
         self.queue.advance(n);
+        self.publish_len();
         Ok(())
+    }
+
+    fn publish_len(&self) {
+        self.queued.store(self.queue.len(), Ordering::Relaxed);
     }
 
     async fn write_all(&mut self) -> Result<(), Error> {
@@ -151,6 +159,7 @@ struct Shared<S> {
     out: tokio::sync::Mutex<Out<S>>,
     role: Role,
     cfg: Config,
+    queued: Arc<AtomicUsize>,
 }
 
 impl<S> Shared<S> {
@@ -330,15 +339,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// the handshake head: they are the first frame bytes.
     pub fn from_upgrade(io: S, leftover: BytesMut, role: Role, cfg: Config) -> WebSocket<S> {
         let (r, w) = tokio::io::split(io);
+        let queued = Arc::new(AtomicUsize::new(0));
         let shared = Arc::new(Shared {
             proto: Mutex::new(Protocol::new(role, &cfg)),
             out: tokio::sync::Mutex::new(Out {
                 io: w,
                 queue: WriteQueue::default(),
                 shut: false,
+                queued: queued.clone(),
             }),
             role,
             cfg,
+            queued,
         });
         WebSocket {
             reader: WsReader {
@@ -453,12 +465,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
                     }
                 }
                 Err(e) => {
-                    self.finish(false).await;
+                    // Wait for the peer's answer only if it was told something; a dead
+                    // peer or an expired close handshake gets the transport closed at once.
+                    let told = e.close_code().is_some();
+                    self.finish(false, told).await;
                     self.end = Some(Err(e.clone()));
                     return Err(e);
                 }
                 Ok(None) if terminated => {
-                    self.finish(true).await;
+                    self.finish(true, true).await;
                     self.end = Some(Ok(()));
                     return Ok(None);
                 }
@@ -539,9 +554,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
 
     /// Ends the connection: sends what is queued (our close), closes the transport as the
     /// role says, and waits (at most `close_timeout`) for the peer to close its side.
-    async fn finish(&mut self, clean: bool) {
+    async fn finish(&mut self, clean: bool, drain: bool) {
         let server_closes = self.shared.role == Role::Server || !clean;
-        {
+        let close_timeout = self.shared.cfg.close_timeout;
+        // Bounded: a peer that reads nothing must not keep us here.
+        let send_close = async {
             let mut out = self.shared.out.lock().await;
             self.shared.proto().poll_transmit(&mut out.queue.tail);
             if !out.shut {
@@ -551,11 +568,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
                     out.shut = true;
                 }
             }
-        }
+        };
+        let _ = tokio::time::timeout(close_timeout, send_close).await;
         // Drain until the peer closes, so that its last frames (the answer to our close)
         // do not meet a closed socket and turn into a reset.
-        let close_timeout = self.shared.cfg.close_timeout;
-        let drain = async {
+        let drain_reads = async {
+            if !drain {
+                return;
+            }
             loop {
                 self.rbuf.clear();
                 match self.read_more(0).await {
@@ -564,18 +584,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
                 }
             }
         };
-        let _ = tokio::time::timeout(close_timeout, drain).await;
+        let _ = tokio::time::timeout(close_timeout, drain_reads).await;
         self.rbuf = BytesMut::new();
         self.shutdown_write().await;
     }
 
     async fn shutdown_write(&mut self) {
-        let mut out = self.shared.out.lock().await;
-        if !out.shut {
-            let _ = out.write_all().await;
-            let _ = out.io.shutdown().await;
-            out.shut = true;
-        }
+        let shut = async {
+            let mut out = self.shared.out.lock().await;
+            if !out.shut {
+                let _ = out.write_all().await;
+                let _ = out.io.shutdown().await;
+                out.shut = true;
+            }
+        };
+        let _ = tokio::time::timeout(self.shared.cfg.close_timeout, shut).await;
     }
 }
 
@@ -643,6 +666,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
         } else {
             encode_frame(&header, &payload, &mut out.queue.tail);
         }
+        out.publish_len();
         Ok(())
     }
 
@@ -659,11 +683,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
         } else {
             out.queue.push_bytes(bytes.clone());
         }
+        out.publish_len();
         Ok(())
     }
 
-    /// Bytes queued and not yet written.
-    pub async fn queued(&self) -> usize {
-        self.shared.out.lock().await.queue.len()
+    /// Bytes queued and not yet written (at most `write_high_water` plus one frame).
+    pub fn queued(&self) -> usize {
+        self.shared.queued.load(Ordering::Relaxed)
     }
 }
