@@ -383,3 +383,116 @@ async fn ws_keepalive_pings_and_drops_a_dead_peer() {
         Some(Frame::Text("still here".into()))
     );
 }
+
+/// The cursor rules of DESIGN.md on each of the four transports, one table: absent, `0`,
+/// a retained id, the id just before the oldest retained, an id older than the history,
+/// another epoch, an id ahead of the log. Each rule gets a fresh topic holding m1..m5 with a
+/// history of 3 (m3, m4, m5 retained).
+#[tokio::test]
+async fn every_cursor_rule_on_every_transport() {
+    let mut cfg = config();
+    cfg.history = 3;
+    let srv = start(cfg).await;
+    let a = srv.addr;
+    let all = vec!["m3", "m4", "m5"];
+    // (cursor from the topic's ids, expected data, expected missed)
+    type Pick = fn(&[String], &str) -> Option<String>;
+    let rules: Vec<(&str, Pick, Vec<&str>, bool)> = vec![
+        ("absent", |_, _| None, vec![], false),
+        ("0", |_, _| Some("0".into()), all.clone(), false),
+        (
+            "retained id",
+            |ids, _| Some(ids[2].clone()),
+            vec!["m4", "m5"],
+            false,
+        ),
+        (
+            "just before the oldest",
+            |ids, _| Some(ids[1].clone()),
+            all.clone(),
+            false,
+        ),
+        (
+            "older than the history",
+            |ids, _| Some(ids[0].clone()),
+            all.clone(),
+            true,
+        ),
+        (
+            "another epoch",
+            |_, _| Some("other-9".into()),
+            all.clone(),
+            true,
+        ),
+        (
+            "ahead of the log",
+            |_, e| Some(format!("{e}-99")),
+            all.clone(),
+            true,
+        ),
+    ];
+    for (n, (label, pick, want, want_missed)) in rules.into_iter().enumerate() {
+        let topic = format!("cr{n}");
+        let mut ids = vec![];
+        for i in 1..=5 {
+            ids.push(publish(a, &topic, format!("m{i}").as_bytes()).await);
+        }
+        let epoch = ids[0].rsplit_once('-').unwrap().0.to_string();
+        let cursor = pick(&ids, &epoch);
+        let q = cursor
+            .as_ref()
+            .map(|c| format!("&since={c}"))
+            .unwrap_or_default();
+        // short poll
+        let (m, _, missed) = batch(&get(a, &format!("/poll?topic={topic}{q}")).await);
+        assert_eq!(
+            m.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(),
+            want,
+            "poll {label}"
+        );
+        assert_eq!(missed, want_missed, "poll {label}");
+        // long poll (a short timeout answers the "nothing yet" case)
+        let (m, _, missed) =
+            batch(&get(a, &format!("/long-poll?topic={topic}&timeout=50{q}")).await);
+        assert_eq!(
+            m.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(),
+            want,
+            "long-poll {label}"
+        );
+        assert_eq!(missed, want_missed, "long-poll {label}");
+        // SSE (Last-Event-ID header) and WebSocket (since): the replay, then a marker
+        let lei = cursor
+            .as_ref()
+            .map(|c| format!("Last-Event-ID: {c}\r\n"))
+            .unwrap_or_default();
+        let mut sse = SseClient::open(a, &format!("/events?topic={topic}"), &lei).await;
+        let mut ws = Ws::open(a, &format!("/ws?topic={topic}{q}")).await;
+        let marker = publish(a, &topic, b"marker").await;
+        let mut sse_got = vec![];
+        let mut sse_missed = false;
+        loop {
+            let ev = sse.next().await.unwrap();
+            if ev.event == "missed" {
+                sse_missed = true;
+            } else if ev.id.as_deref() == Some(marker.as_str()) {
+                break;
+            } else {
+                sse_got.push(ev.data);
+            }
+        }
+        assert_eq!(sse_got, want, "sse {label}");
+        assert_eq!(sse_missed, want_missed, "sse {label}");
+        let mut ws_got = vec![];
+        let mut ws_missed = false;
+        loop {
+            match ws.next_data().await.unwrap() {
+                Frame::Text(t) if t == "{\"missed\":true}" => ws_missed = true,
+                Frame::Text(t) if t == "marker" => break,
+                Frame::Text(t) => ws_got.push(t),
+                f => panic!("{f:?}"),
+            }
+        }
+        assert_eq!(ws_got, want, "ws {label}");
+        assert_eq!(ws_missed, want_missed, "ws {label}");
+    }
+}
