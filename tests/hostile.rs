@@ -227,3 +227,64 @@ async fn websocket_violations_get_their_close_codes() {
         "nothing from a violating client was published"
     );
 }
+
+/// A stand-in for TLS: the handshake is one byte `T`; anything else stalls forever.
+struct OneByteHandshake;
+
+impl pushwire::server::Acceptor for OneByteHandshake {
+    type Io = tokio::net::TcpStream;
+    fn scheme(&self) -> &'static str {
+        "https"
+    }
+    fn accept(
+        &self,
+        mut tcp: tokio::net::TcpStream,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<Self::Io>> + Send + '_>>
+    {
+        Box::pin(async move {
+            use tokio::io::AsyncReadExt;
+            let mut b = [0u8; 1];
+            tcp.read_exact(&mut b).await?;
+            if b[0] != b'T' {
+                std::future::pending::<()>().await;
+            }
+            Ok(tcp)
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_handshake_is_cut_and_the_acceptor_sets_the_own_origin() {
+    let mut cfg = config();
+    cfg.head_timeout = Duration::from_millis(300);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(pushwire::server::Server::new(cfg).run_with(
+        listener,
+        OneByteHandshake,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    let mut stalled = Client::new(a).await;
+    stalled.send(b"X").await;
+    let mut ok = Client::new(a).await;
+    ok.send(format!("TGET /poll HTTP/1.1\r\nHost: {a}\r\nOrigin: https://{a}\r\n\r\n").as_bytes())
+        .await;
+    assert_eq!(
+        ok.response().await.status,
+        200,
+        "https:// + Host is the own origin"
+    );
+    ok.send(format!("GET /poll HTTP/1.1\r\nHost: {a}\r\nOrigin: http://{a}\r\n\r\n").as_bytes())
+        .await;
+    assert_eq!(
+        ok.response().await.status,
+        403,
+        "http:// is foreign behind TLS"
+    );
+    assert!(stalled.closed().await, "stalled handshake cut");
+    let _ = tx.send(());
+    task.await.unwrap().unwrap();
+}

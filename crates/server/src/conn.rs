@@ -278,7 +278,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             self.send(reply, keep_alive, head_only).await?;
             return Ok(next);
         }
-        let access = match check_access(&req, route, &self.shared.cfg) {
+        let access = match check_access(&req, route, &self.shared.cfg, self.shared.scheme) {
             Ok(a) => a,
             Err(status) => {
                 self.send(Reply::error(status), keep_alive && !is_ws_route, head_only)

@@ -46,7 +46,7 @@ pub mod wire;
 pub use config::{Command, Config, ConfigError, USAGE, parse_args};
 pub use files::DEMO_PAGE;
 pub use hub::{Batch, Hub, HubError, HubFuture, HubHealth, MemoryHub, Message, Subscription};
-pub use listener::{Server, Stats, raise_fd_limit, shutdown_signal};
+pub use listener::{Acceptor, PlainTcp, Server, Stats, raise_fd_limit, shutdown_signal};
 
 use std::future::Future;
 use tokio::net::TcpListener;

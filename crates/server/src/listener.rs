@@ -9,12 +9,13 @@
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -53,8 +54,45 @@ impl Drop for Gauge<'_> {
     }
 }
 
+/// Turns an accepted TCP connection into the byte stream HTTP is spoken on: the place where
+/// TLS plugs in (issue 13) without the connection handling knowing.
+pub trait Acceptor: Send + Sync + 'static {
+    /// The stream connections are served on.
+    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    /// `"http"` or `"https"`: the scheme of the server's own origin (for the origin check).
+    fn scheme(&self) -> &'static str;
+
+    /// Performs the handshake, if any. The server bounds it with `head_timeout`, so a
+    /// handshake that stalls costs one connection slot for at most that long.
+    fn accept(
+        &self,
+        tcp: TcpStream,
+    ) -> Pin<Box<dyn Future<Output = io::Result<Self::Io>> + Send + '_>>;
+}
+
+/// Plain TCP: the stream as accepted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlainTcp;
+
+impl Acceptor for PlainTcp {
+    type Io = TcpStream;
+
+    fn scheme(&self) -> &'static str {
+        "http"
+    }
+
+    fn accept(
+        &self,
+        tcp: TcpStream,
+    ) -> Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send + '_>> {
+        Box::pin(std::future::ready(Ok(tcp)))
+    }
+}
+
 /// State shared by every connection of one server.
 pub(crate) struct Shared {
+    pub(crate) scheme: &'static str,
     pub(crate) cfg: Config,
     pub(crate) hub: Arc<dyn Hub>,
     pub(crate) stats: Stats,
@@ -108,6 +146,18 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
+        self.run_with(listener, PlainTcp, shutdown).await
+    }
+
+    /// Like [`Server::run`], with every accepted connection passed through `acceptor` first
+    /// (a TLS handshake, for example).
+    pub async fn run_with<A: Acceptor>(
+        self,
+        listener: TcpListener,
+        acceptor: A,
+        shutdown: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        let acceptor = Arc::new(acceptor);
         self.cfg
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -117,6 +167,7 @@ impl Server {
         };
         let (tx, rx) = watch::channel(false);
         let shared = Arc::new(Shared {
+            scheme: acceptor.scheme(),
             cfg: self.cfg,
             hub: self.hub,
             stats: Stats::default(),
@@ -158,8 +209,14 @@ impl Server {
             match permits.clone().try_acquire_owned() {
                 Ok(permit) => {
                     let shared = shared.clone();
+                    let acceptor = acceptor.clone();
                     tasks.spawn(async move {
-                        serve_connection_inner(&shared, stream).await;
+                        let handshake = acceptor.accept(stream);
+                        match tokio::time::timeout(shared.cfg.head_timeout, handshake).await {
+                            Ok(Ok(io)) => serve_connection_inner(&shared, io).await,
+                            Ok(Err(e)) => debug(format_args!("handshake failed: {e}")),
+                            Err(_) => debug(format_args!("handshake timed out")),
+                        }
                         drop(permit);
                     });
                 }

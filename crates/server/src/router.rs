@@ -80,7 +80,14 @@ pub struct Access {
 ///
 /// Browsers send `Origin` on WebSocket upgrades and on CORS requests; a request without it
 /// comes from a non-browser client, which an origin check cannot constrain anyway.
-pub fn check_access(req: &Request, route: Route, cfg: &Config) -> Result<Access, u16> {
+///
+/// The server's own origin is `scheme://` + `Host` (`http`, or `https` behind TLS).
+pub fn check_access(
+    req: &Request,
+    route: Route,
+    cfg: &Config,
+    scheme: &str,
+) -> Result<Access, u16> {
     if !route.is_api() {
         return Ok(Access::default());
     }
@@ -89,13 +96,15 @@ pub fn check_access(req: &Request, route: Route, cfg: &Config) -> Result<Access,
     };
     let origin = std::str::from_utf8(origin).map_err(|_| 403u16)?.trim();
     let host = req.header_str("host").unwrap_or("").trim();
+    let prefix = scheme.len() + 3; // "scheme://"
     let own = !host.is_empty()
-        && origin.len() == 7 + host.len()
+        && origin.len() == prefix + host.len()
         && origin
-            .get(..7)
-            .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+            .get(..scheme.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+        && origin.get(scheme.len()..prefix) == Some("://")
         && origin
-            .get(7..)
+            .get(prefix..)
             .is_some_and(|s| s.eq_ignore_ascii_case(host));
     if own {
         return Ok(Access::default());
@@ -140,12 +149,18 @@ mod tests {
             ("host", "127.0.0.1:3000"),
             ("origin", "http://127.0.0.1:3000"),
         ]);
-        assert_eq!(check_access(&own, Route::Ws, &cfg), Ok(Access::default()));
+        assert_eq!(
+            check_access(&own, Route::Ws, &cfg, "http"),
+            Ok(Access::default())
+        );
         let none = req(&[("host", "h")]);
-        assert_eq!(check_access(&none, Route::Ws, &cfg), Ok(Access::default()));
+        assert_eq!(
+            check_access(&none, Route::Ws, &cfg, "http"),
+            Ok(Access::default())
+        );
         let listed = req(&[("host", "h"), ("origin", "https://app.example")]);
         assert_eq!(
-            check_access(&listed, Route::Events, &cfg)
+            check_access(&listed, Route::Events, &cfg, "http")
                 .unwrap()
                 .cors_origin
                 .as_deref(),
@@ -158,9 +173,19 @@ mod tests {
             "http://127.0.0.1:30000",
         ] {
             let r = req(&[("host", "127.0.0.1:3000"), ("origin", bad)]);
-            assert_eq!(check_access(&r, Route::Ws, &cfg), Err(403), "{bad}");
-            assert_eq!(check_access(&r, Route::Health, &cfg), Ok(Access::default()));
+            assert_eq!(check_access(&r, Route::Ws, &cfg, "http"), Err(403), "{bad}");
+            assert_eq!(
+                check_access(&r, Route::Health, &cfg, "http"),
+                Ok(Access::default())
+            );
         }
+        // behind TLS the own origin is https://
+        let tls = req(&[("host", "h:1"), ("origin", "https://h:1")]);
+        assert_eq!(
+            check_access(&tls, Route::Ws, &cfg, "https"),
+            Ok(Access::default())
+        );
+        assert_eq!(check_access(&tls, Route::Ws, &cfg, "http"), Err(403));
     }
 
     #[test]
