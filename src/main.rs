@@ -60,15 +60,10 @@ fn main() -> ExitCode {
         let _ = writeln!(out, "listening on http://{addr}");
         let _ = out.flush();
         drop(out);
-        let result = Server::new(cfg)
-            .run(listener, async {
-                shutdown_signal().await;
-                eprintln!("pushwire: shutting down");
-            })
-            .await;
+        let result = Server::new(cfg).run(listener, shutdown_signal()).await;
         match result {
             Ok(()) => {
-                eprintln!("pushwire: stopped");
+                eprintln!("pushwire: shut down gracefully");
                 ExitCode::SUCCESS
             }
             Err(e) => {

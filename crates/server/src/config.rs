@@ -151,6 +151,7 @@ impl Config {
             ("idle_timeout", self.idle_timeout),
             ("write_timeout", self.write_timeout),
             ("ws_ping_interval", self.ws_ping_interval),
+            ("ws_close_timeout", self.ws_close_timeout),
             ("sse_keepalive", self.sse_keepalive),
         ] {
             if d.is_zero() {
