@@ -1,0 +1,885 @@
+//! The workloads: each drives a server at an address and returns a [`Measurement`].
+//!
+//! Every workload is bounded: a fixed number of connections, a warm-up and a measured window
+//! of fixed length (or a fixed number of rounds), and generous time-outs as failure guards.
+//! Connections are to 127.0.0.1 only in the commands that use them.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use pushwire_http::BodyChunk;
+use pushwire_sse::{EventParser, ItemRef};
+use pushwire_ws::frame::{FrameDecoder, OpCode, Role};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::net::{self, HttpReader};
+use crate::{Error, Measurement, Percentiles, Probe};
+
+/// A fresh topic name, so that runs against one server never see each other's history.
+pub fn fresh_topic(prefix: &str) -> String {
+    format!(
+        "{prefix}-{:x}",
+        pushwire_http::entropy::random_u64() & 0xffff_ffff
+    )
+}
+
+/// Opens `n` connections with at most `parallel` handshakes at once.
+async fn open_many<T, F, Fut>(n: usize, parallel: usize, f: F) -> Result<Vec<T>, Error>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>> + Send + 'static,
+{
+    let mut out = Vec::with_capacity(n);
+    let mut set = JoinSet::new();
+    let mut next = 0;
+    while out.len() < n {
+        while next < n && set.len() < parallel {
+            set.spawn(f(next));
+            next += 1;
+        }
+        match set.join_next().await {
+            Some(r) => out.push(r??),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// Warm-up and measured window of a throughput run, and the switch the tasks read.
+struct Window {
+    measuring: Arc<AtomicBool>,
+    stop: watch::Sender<bool>,
+}
+
+impl Window {
+    fn new() -> Window {
+        Window {
+            measuring: Arc::new(AtomicBool::new(false)),
+            stop: watch::channel(false).0,
+        }
+    }
+
+    /// Sleeps the warm-up, measures for `duration`, stops the tasks; returns the window's
+    /// length and the server's CPU time in it.
+    async fn run(&self, warmup: Duration, duration: Duration, probe: &Probe) -> (f64, Option<u64>) {
+        tokio::time::sleep(warmup).await;
+        let cpu0 = probe.cpu_ns();
+        let t0 = Instant::now();
+        self.measuring.store(true, Ordering::Relaxed);
+        tokio::time::sleep(duration).await;
+        self.measuring.store(false, Ordering::Relaxed);
+        let secs = t0.elapsed().as_secs_f64();
+        let cpu1 = probe.cpu_ns();
+        let _ = self.stop.send(true);
+        (secs, cpu1.zip(cpu0).map(|(b, a)| b.saturating_sub(a)))
+    }
+}
+
+// ------------------------------------------------------------------------- ws-echo
+
+/// `ws-echo`: `conns` WebSocket connections to `path`, each keeping `in_flight` messages of
+/// `size` bytes in flight; the server echoes them.
+#[derive(Debug, Clone)]
+pub struct WsEcho {
+    /// Connections.
+    pub conns: usize,
+    /// Messages in flight per connection.
+    pub in_flight: usize,
+    /// Payload bytes per message.
+    pub size: usize,
+    /// Binary (else text) messages.
+    pub binary: bool,
+    /// Request target of the WebSocket endpoint.
+    pub path: String,
+    /// Warm-up before the measured window.
+    pub warmup: Duration,
+    /// The measured window.
+    pub duration: Duration,
+}
+
+impl Default for WsEcho {
+    fn default() -> Self {
+        WsEcho {
+            conns: 100,
+            in_flight: 16,
+            size: 16,
+            binary: false,
+            path: "/echo".into(),
+            warmup: Duration::from_millis(500),
+            duration: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Runs [`WsEcho`] against `addr`.
+pub async fn ws_echo(addr: SocketAddr, o: &WsEcho, probe: &Probe) -> Result<Measurement, Error> {
+    let frame = net::masked_frame(o.size, o.binary);
+    // Up to `in_flight` copies back to back, so a batch of sends is one write.
+    let copies = o.in_flight.min((4 << 20) / frame.len()).max(1);
+    let mut batch = BytesMut::with_capacity(frame.len() * copies);
+    for _ in 0..copies {
+        batch.extend_from_slice(&frame);
+    }
+    let batch = batch.freeze();
+    let host = addr.to_string();
+    let path = o.path.clone();
+    let conns = open_many(o.conns, 64, move |_| {
+        let (host, path) = (host.clone(), path.clone());
+        async move {
+            let mut s = net::connect(addr).await?;
+            let left = net::ws_handshake(&mut s, &host, &path).await?;
+            Ok((s, left))
+        }
+    })
+    .await?;
+    let win = Window::new();
+    let mut writers = JoinSet::new();
+    let mut readers = JoinSet::new();
+    for (s, left) in conns {
+        let (rd, wr) = s.into_split();
+        let credits = Arc::new(Semaphore::new(o.in_flight));
+        let sent = Arc::new(Mutex::new(VecDeque::with_capacity(o.in_flight)));
+        writers.spawn(ws_writer(
+            wr,
+            credits.clone(),
+            sent.clone(),
+            frame.len(),
+            batch.clone(),
+        ));
+        readers.spawn(ws_reader(
+            rd,
+            left,
+            credits,
+            sent,
+            win.measuring.clone(),
+            win.stop.subscribe(),
+        ));
+    }
+    let (secs, cpu) = win.run(o.warmup, o.duration, probe).await;
+    writers.abort_all();
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    while let Some(r) = readers.join_next().await {
+        match r {
+            Ok(Ok(v)) => lat.extend(v),
+            _ => errors += 1,
+        }
+    }
+    Ok(Measurement {
+        name: format!(
+            "ws-echo c={} d={} s={} {}",
+            o.conns,
+            o.in_flight,
+            o.size,
+            if o.binary { "bin" } else { "text" }
+        ),
+        unit: "msgs",
+        ops: lat.len() as u64,
+        secs,
+        latency: Percentiles::of_ns(&mut lat),
+        server_cpu_ns: cpu,
+        conns: o.conns,
+        errors,
+        ..Measurement::default()
+    })
+}
+
+async fn ws_writer(
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    credits: Arc<Semaphore>,
+    sent: Arc<Mutex<VecDeque<Instant>>>,
+    frame_len: usize,
+    batch: Bytes,
+) -> Result<(), Error> {
+    let per_write = batch.len() / frame_len;
+    loop {
+        credits.acquire().await?.forget();
+        let mut n = 1;
+        let extra = credits.available_permits();
+        if extra > 0
+            && let Ok(p) = credits.try_acquire_many(extra as u32)
+        {
+            p.forget();
+            n += extra;
+        }
+        {
+            // Stamped before the write, so the reader always finds the stamp.
+            let now = Instant::now();
+            let mut q = sent.lock().map_err(|_| "poisoned")?;
+            q.extend(std::iter::repeat_n(now, n));
+        }
+        while n > 0 {
+            let k = n.min(per_write);
+            wr.write_all(&batch[..k * frame_len]).await?;
+            n -= k;
+        }
+    }
+}
+
+async fn ws_reader(
+    mut rd: tokio::net::tcp::OwnedReadHalf,
+    mut buf: BytesMut,
+    credits: Arc<Semaphore>,
+    sent: Arc<Mutex<VecDeque<Instant>>>,
+    measuring: Arc<AtomicBool>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<Vec<u64>, Error> {
+    let cfg = pushwire_ws::Config::default();
+    let mut dec = FrameDecoder::new(Role::Client, &cfg);
+    let mut lat = Vec::new();
+    let mut now = Instant::now();
+    loop {
+        let on = measuring.load(Ordering::Relaxed);
+        while let Some(f) = dec.decode(&mut buf)? {
+            match f.header.opcode {
+                OpCode::Close => return Ok(lat),
+                OpCode::Ping | OpCode::Pong => continue,
+                _ if !f.header.fin => continue,
+                _ => {}
+            }
+            let t = sent.lock().map_err(|_| "poisoned")?.pop_front();
+            if on && let Some(t) = t {
+                lat.push(now.saturating_duration_since(t).as_nanos() as u64);
+            }
+            credits.add_permits(1);
+        }
+        let want = dec.remaining(&buf).max(64 * 1024);
+        tokio::select! {
+            r = net::read_some(&mut rd, &mut buf, want) => {
+                if r? == 0 {
+                    return Ok(lat);
+                }
+                now = Instant::now();
+            }
+            _ = stop.changed() => return Ok(lat),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------- http
+
+/// `http`: keep-alive `GET`s of `path` over `conns` connections, `depth` requests pipelined
+/// on each (1 = one at a time).
+#[derive(Debug, Clone)]
+pub struct HttpGet {
+    /// Connections.
+    pub conns: usize,
+    /// Requests in flight per connection (pipelining depth).
+    pub depth: usize,
+    /// Request target.
+    pub path: String,
+    /// Warm-up before the measured window.
+    pub warmup: Duration,
+    /// The measured window.
+    pub duration: Duration,
+}
+
+impl Default for HttpGet {
+    fn default() -> Self {
+        HttpGet {
+            conns: 100,
+            depth: 1,
+            path: "/healthz".into(),
+            warmup: Duration::from_millis(500),
+            duration: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Runs [`HttpGet`] against `addr`.
+pub async fn http_get(addr: SocketAddr, o: &HttpGet, probe: &Probe) -> Result<Measurement, Error> {
+    let req = net::get_request(addr, &o.path);
+    let batch: Bytes = req.repeat(o.depth).into();
+    let conns = open_many(o.conns, 64, move |_| net::connect(addr)).await?;
+    let win = Window::new();
+    let mut set = JoinSet::new();
+    for s in conns {
+        set.spawn(http_conn(
+            s,
+            batch.clone(),
+            req.len(),
+            o.depth,
+            win.measuring.clone(),
+            win.stop.subscribe(),
+        ));
+    }
+    let (secs, cpu) = win.run(o.warmup, o.duration, probe).await;
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Ok(v)) => lat.extend(v),
+            _ => errors += 1,
+        }
+    }
+    Ok(Measurement {
+        name: format!("http GET {} c={} d={}", o.path, o.conns, o.depth),
+        unit: "reqs",
+        ops: lat.len() as u64,
+        secs,
+        latency: Percentiles::of_ns(&mut lat),
+        server_cpu_ns: cpu,
+        conns: o.conns,
+        errors,
+        ..Measurement::default()
+    })
+}
+
+async fn http_conn(
+    mut s: TcpStream,
+    batch: Bytes,
+    req_len: usize,
+    depth: usize,
+    measuring: Arc<AtomicBool>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<Vec<u64>, Error> {
+    let mut reader = HttpReader::default();
+    let mut sent: VecDeque<Instant> = VecDeque::with_capacity(depth);
+    let mut lat = Vec::new();
+    let mut pending_body = None;
+    let mut to_send = depth;
+    loop {
+        if to_send > 0 {
+            let now = Instant::now();
+            sent.extend(std::iter::repeat_n(now, to_send));
+            s.write_all(&batch[..to_send * req_len]).await?;
+        }
+        tokio::select! {
+            r = net::read_some(&mut s, &mut reader.buf, 16 * 1024) => {
+                if r? == 0 {
+                    return Err("server closed the connection".into());
+                }
+            }
+            _ = stop.changed() => return Ok(lat),
+        }
+        let now = Instant::now();
+        let on = measuring.load(Ordering::Relaxed);
+        let done = reader.drain_complete(&mut pending_body)?;
+        for _ in 0..done {
+            if let Some(t) = sent.pop_front()
+                && on
+            {
+                lat.push(now.saturating_duration_since(t).as_nanos() as u64);
+            }
+        }
+        to_send = done;
+    }
+}
+
+// ------------------------------------------------------------------------- sse-fanout
+
+/// `sse-fanout`: `subscribers` `EventSource` connections on one topic; one publisher posts
+/// messages, at `rate` per second or (`None`) as fast as the subscribers take them: at most
+/// `window` messages ahead of the average subscriber, so that a server's slow-consumer
+/// limit is not what is measured.
+#[derive(Debug, Clone)]
+pub struct SseFanout {
+    /// Subscribers.
+    pub subscribers: usize,
+    /// Messages per second, or as fast as possible.
+    pub rate: Option<f64>,
+    /// Publishes ahead of the average subscriber (as fast as possible only).
+    pub window: u64,
+    /// Payload bytes (at least the sequence number and timestamp).
+    pub size: usize,
+    /// Warm-up before the measured window.
+    pub warmup: Duration,
+    /// The measured window.
+    pub duration: Duration,
+}
+
+impl Default for SseFanout {
+    fn default() -> Self {
+        SseFanout {
+            subscribers: 1000,
+            rate: None,
+            window: 32,
+            size: 32,
+            warmup: Duration::from_millis(500),
+            duration: Duration::from_secs(3),
+        }
+    }
+}
+
+struct FanoutShared {
+    base: Instant,
+    delivered: AtomicU64,
+    waiting: AtomicBool,
+    wake: Notify,
+    ready: AtomicUsize,
+}
+
+/// Runs [`SseFanout`] against `addr`.
+pub async fn sse_fanout(
+    addr: SocketAddr,
+    o: &SseFanout,
+    probe: &Probe,
+) -> Result<Measurement, Error> {
+    let topic = fresh_topic("fanout");
+    let shared = Arc::new(FanoutShared {
+        base: Instant::now(),
+        delivered: AtomicU64::new(0),
+        waiting: AtomicBool::new(false),
+        wake: Notify::new(),
+        ready: AtomicUsize::new(0),
+    });
+    let target = format!("/events?topic={topic}");
+    let conns = open_many(o.subscribers, 64, move |_| {
+        let target = target.clone();
+        async move {
+            let mut s = net::connect(addr).await?;
+            s.write_all(&net::get_request(addr, &target)).await?;
+            let mut reader = HttpReader::default();
+            let res = reader.head(&mut s).await?;
+            if res.status != 200 {
+                return Err(format!("/events answered {}", res.status).into());
+            }
+            let dec = reader.body_decoder(&res)?;
+            Ok((s, reader, dec))
+        }
+    })
+    .await?;
+    let win = Window::new();
+    let mut subs = JoinSet::new();
+    for (s, reader, dec) in conns {
+        subs.spawn(sse_subscriber(
+            s,
+            reader,
+            dec,
+            shared.clone(),
+            win.measuring.clone(),
+            win.stop.subscribe(),
+        ));
+    }
+    // Subscriptions are registered when the head is sent (pushwire, axum); a short pause
+    // covers servers that register just after.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let publisher = tokio::spawn(sse_publisher(
+        addr,
+        topic,
+        o.clone(),
+        shared.clone(),
+        win.stop.subscribe(),
+    ));
+    let (secs, cpu) = win.run(o.warmup, o.duration, probe).await;
+    let mut lat = Vec::new();
+    let (mut gaps, mut errors) = (0, 0);
+    while let Some(r) = subs.join_next().await {
+        match r {
+            Ok(Ok((v, g))) => {
+                lat.extend(v);
+                gaps += g;
+            }
+            _ => errors += 1,
+        }
+    }
+    shared.wake.notify_one();
+    match publisher.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(format!("publisher: {e}").into()),
+        Err(e) => return Err(format!("publisher: {e}").into()),
+    }
+    Ok(Measurement {
+        name: format!(
+            "sse-fanout n={} {}",
+            o.subscribers,
+            match o.rate {
+                Some(r) => format!("{r}/s"),
+                None => "max".into(),
+            }
+        ),
+        unit: "events",
+        ops: lat.len() as u64,
+        secs,
+        latency: Percentiles::of_ns(&mut lat),
+        server_cpu_ns: cpu,
+        conns: o.subscribers,
+        gaps,
+        errors,
+        ..Measurement::default()
+    })
+}
+
+async fn sse_publisher(
+    addr: SocketAddr,
+    topic: String,
+    o: SseFanout,
+    shared: Arc<FanoutShared>,
+    stop: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let s = net::connect(addr).await?;
+    let (mut rd, mut wr) = s.into_split();
+    let target = format!("/publish?topic={topic}");
+    // Pipelined publishes, at most 16 unanswered.
+    let credits = Arc::new(Semaphore::new(16));
+    let c2 = credits.clone();
+    let mut stop2 = stop.clone();
+    let answers = tokio::spawn(async move {
+        let mut r = HttpReader::default();
+        loop {
+            tokio::select! {
+                res = r.response(&mut rd) => {
+                    let (res, _) = res?;
+                    if res.status != 200 {
+                        return Err::<(), Error>(format!("publish answered {}", res.status).into());
+                    }
+                    c2.add_permits(1);
+                }
+                _ = stop2.changed() => return Ok(()),
+            }
+        }
+    });
+    let n = o.subscribers.max(1) as u64;
+    let start = Instant::now();
+    let mut seq: u64 = 0;
+    while !*stop.borrow() {
+        match o.rate {
+            Some(rate) => {
+                let due = (start.elapsed().as_secs_f64() * rate) as u64;
+                if seq >= due {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    continue;
+                }
+            }
+            None => {
+                // Wait until the average subscriber is within `window` messages.
+                if seq > o.window + shared.delivered.load(Ordering::Relaxed) / n {
+                    shared.waiting.store(true, Ordering::Release);
+                    if seq > o.window + shared.delivered.load(Ordering::Relaxed) / n {
+                        let _ = tokio::time::timeout(
+                            Duration::from_millis(100),
+                            shared.wake.notified(),
+                        )
+                        .await;
+                    }
+                    shared.waiting.store(false, Ordering::Release);
+                    continue;
+                }
+            }
+        }
+        let Ok(p) = tokio::time::timeout(Duration::from_secs(1), credits.acquire()).await else {
+            continue;
+        };
+        p?.forget();
+        seq += 1;
+        let ts = shared.base.elapsed().as_micros() as u64;
+        let mut body = format!("{seq} {ts} ");
+        while body.len() < o.size {
+            body.push('x');
+        }
+        wr.write_all(&net::post_request(addr, &target, body.as_bytes()))
+            .await?;
+    }
+    answers.await??;
+    Ok(())
+}
+
+async fn sse_subscriber(
+    mut s: TcpStream,
+    mut reader: HttpReader,
+    mut dec: pushwire_http::BodyDecoder,
+    shared: Arc<FanoutShared>,
+    measuring: Arc<AtomicBool>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(Vec<u64>, u64), Error> {
+    let mut parser = EventParser::new();
+    let mut lat = Vec::new();
+    let mut expect: Option<u64> = None;
+    let mut gaps = 0;
+    shared.ready.fetch_add(1, Ordering::Relaxed);
+    loop {
+        let on = measuring.load(Ordering::Relaxed);
+        let now_us = shared.base.elapsed().as_nanos() as u64;
+        let mut got = 0;
+        while let Some(chunk) = dec.decode(&mut reader.buf)? {
+            match chunk {
+                BodyChunk::Data(d) => parser.feed(&d),
+                _ => return Err("event stream ended".into()),
+            }
+        }
+        while let Some(item) = parser.next_item_ref()? {
+            if let ItemRef::Event { data, .. } = item {
+                let mut parts = data.split(' ');
+                let seq: u64 = parts
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("bad event")?;
+                let ts: u64 = parts
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("bad event")?;
+                if let Some(e) = expect
+                    && seq != e
+                {
+                    gaps += seq.saturating_sub(e);
+                }
+                expect = Some(seq + 1);
+                got += 1;
+                if on {
+                    lat.push(now_us.saturating_sub(ts * 1000));
+                }
+            }
+        }
+        if got > 0 {
+            shared.delivered.fetch_add(got, Ordering::Relaxed);
+            if shared.waiting.load(Ordering::Acquire) {
+                shared.wake.notify_one();
+            }
+        }
+        tokio::select! {
+            r = net::read_some(&mut s, &mut reader.buf, 16 * 1024) => {
+                if r? == 0 {
+                    return Err("server closed the event stream".into());
+                }
+            }
+            _ = stop.changed() => return Ok((lat, gaps)),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------- long-poll
+
+/// `long-poll`: `waiters` long-poll requests wait on one topic; one publish must answer them
+/// all. Repeated `rounds` times (each waiter asks again with the `next` cursor).
+#[derive(Debug, Clone)]
+pub struct LongPoll {
+    /// Waiting requests.
+    pub waiters: usize,
+    /// Publishes (each answers every waiter).
+    pub rounds: usize,
+    /// Pause after the last request is written before publishing, so the server has them
+    /// all waiting.
+    pub settle: Duration,
+}
+
+impl Default for LongPoll {
+    fn default() -> Self {
+        LongPoll {
+            waiters: 1000,
+            rounds: 3,
+            settle: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Runs [`LongPoll`] against `addr`: latency is from the publish request being written to
+/// each waiter's answer arriving.
+pub async fn long_poll(
+    addr: SocketAddr,
+    o: &LongPoll,
+    probe: &Probe,
+) -> Result<Measurement, Error> {
+    let topic = fresh_topic("lp");
+    let cursor = net::current_cursor(addr, &topic).await?;
+    let asked = Arc::new(AtomicUsize::new(0));
+    let (go_tx, _) = tokio::sync::broadcast::channel::<(usize, Instant)>(16);
+    let mut set = JoinSet::new();
+    let conns = open_many(o.waiters, 64, move |_| net::connect(addr)).await?;
+    for s in conns {
+        set.spawn(lp_waiter(
+            s,
+            addr,
+            topic.clone(),
+            cursor.clone(),
+            o.rounds,
+            asked.clone(),
+            go_tx.subscribe(),
+        ));
+    }
+    let mut publisher = net::connect(addr).await?;
+    let mut pub_reader = HttpReader::default();
+    let cpu0 = probe.cpu_ns();
+    let t_all = Instant::now();
+    for round in 0..o.rounds {
+        let want = o.waiters * (round + 1);
+        let guard = Instant::now();
+        while asked.load(Ordering::Relaxed) < want {
+            if guard.elapsed() > Duration::from_secs(20) {
+                return Err("long-poll waiters did not all ask in 20 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(o.settle).await;
+        let body = format!("round {round}");
+        let t0 = Instant::now();
+        let _ = go_tx.send((round, t0));
+        publisher
+            .write_all(&net::post_request(
+                addr,
+                &format!("/publish?topic={topic}"),
+                body.as_bytes(),
+            ))
+            .await?;
+        let _ = pub_reader.response(&mut publisher).await?;
+    }
+    let mut lat = Vec::new();
+    let mut missing = 0u64;
+    let mut errors = 0;
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Ok(v)) => {
+                missing += (o.rounds - v.len()) as u64;
+                lat.extend(v);
+            }
+            _ => {
+                errors += 1;
+                missing += o.rounds as u64;
+            }
+        }
+    }
+    let secs = t_all.elapsed().as_secs_f64();
+    let cpu = probe.cpu_ns().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
+    Ok(Measurement {
+        name: format!("long-poll n={} rounds={}", o.waiters, o.rounds),
+        unit: "answers",
+        ops: lat.len() as u64,
+        secs,
+        latency: Percentiles::of_ns(&mut lat),
+        server_cpu_ns: cpu,
+        conns: o.waiters,
+        gaps: missing,
+        errors,
+        ..Measurement::default()
+    })
+}
+
+async fn lp_waiter(
+    mut s: TcpStream,
+    addr: SocketAddr,
+    topic: String,
+    mut cursor: String,
+    rounds: usize,
+    asked: Arc<AtomicUsize>,
+    mut go: tokio::sync::broadcast::Receiver<(usize, Instant)>,
+) -> Result<Vec<u64>, Error> {
+    let mut reader = HttpReader::default();
+    let mut lat = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let target = format!("/long-poll?topic={topic}&since={cursor}&timeout=60000");
+        s.write_all(&net::get_request(addr, &target)).await?;
+        asked.fetch_add(1, Ordering::Relaxed);
+        let (res, body) =
+            tokio::time::timeout(Duration::from_secs(30), reader.response(&mut s)).await??;
+        let now = Instant::now();
+        if res.status != 200 {
+            return Err(format!("/long-poll answered {}", res.status).into());
+        }
+        let (r, t0) = go.recv().await?;
+        if r != round || !body.windows(7).any(|w| w == b"\"data\":") {
+            return Err("long-poll answered without the message".into());
+        }
+        lat.push(now.saturating_duration_since(t0).as_nanos() as u64);
+        cursor = net::json_next(&body).ok_or("no next cursor")?;
+    }
+    Ok(lat)
+}
+
+// ------------------------------------------------------------------------- idle
+
+/// Which kind of idle connection [`idle`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleKind {
+    /// A WebSocket (handshake done) on `/echo`.
+    WebSocket,
+    /// An `EventSource` on `/events` (response head received).
+    Sse,
+    /// A waiting `/long-poll` request (timeout 120 s).
+    LongPoll,
+}
+
+impl IdleKind {
+    /// Short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            IdleKind::WebSocket => "ws",
+            IdleKind::Sse => "sse",
+            IdleKind::LongPoll => "long-poll",
+        }
+    }
+}
+
+/// `idle`: opens `conns` connections of one kind and holds them, reading the server's RSS
+/// before and after.
+#[derive(Debug, Clone)]
+pub struct Idle {
+    /// Connections held.
+    pub conns: usize,
+    /// Their kind.
+    pub kind: IdleKind,
+    /// Pause after the last connection is open before reading RSS.
+    pub settle: Duration,
+}
+
+impl Default for Idle {
+    fn default() -> Self {
+        Idle {
+            conns: 10_000,
+            kind: IdleKind::WebSocket,
+            settle: Duration::from_millis(1000),
+        }
+    }
+}
+
+/// Runs [`Idle`] against `addr`. `ops` is the connections opened, and `secs` the time to
+/// open them all.
+pub async fn idle(addr: SocketAddr, o: &Idle, probe: &Probe) -> Result<Measurement, Error> {
+    let topic = fresh_topic("idle");
+    let kind = o.kind;
+    let open = move |_| {
+        let topic = topic.clone();
+        async move {
+            let mut s = net::connect(addr).await?;
+            match kind {
+                IdleKind::WebSocket => {
+                    let _ = net::ws_handshake(&mut s, &addr.to_string(), "/echo").await?;
+                }
+                IdleKind::Sse => {
+                    s.write_all(&net::get_request(addr, &format!("/events?topic={topic}")))
+                        .await?;
+                    let res = HttpReader::default().head(&mut s).await?;
+                    if res.status != 200 {
+                        return Err(format!("/events answered {}", res.status).into());
+                    }
+                }
+                IdleKind::LongPoll => {
+                    s.write_all(&net::get_request(
+                        addr,
+                        &format!("/long-poll?topic={topic}&timeout=120000"),
+                    ))
+                    .await?;
+                }
+            }
+            Ok::<TcpStream, Error>(s)
+        }
+    };
+    // One connection opened and closed first, so that lazily allocated server state (the
+    // topic, runtime buffers) is in the "before" figure.
+    drop(open(0).await?);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rss_before = probe.rss();
+    let t0 = Instant::now();
+    let held = open_many(o.conns, 128, open).await?;
+    let secs = t0.elapsed().as_secs_f64();
+    tokio::time::sleep(o.settle).await;
+    let rss_after = probe.rss();
+    let m = Measurement {
+        name: format!("idle {} n={}", kind.name(), o.conns),
+        unit: "conns",
+        ops: held.len() as u64,
+        secs,
+        rss_before,
+        rss_after,
+        conns: held.len(),
+        ..Measurement::default()
+    };
+    drop(held);
+    Ok(m)
+}
