@@ -41,9 +41,10 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// The key as seen from payload byte `offset`.
 #[inline]
 fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
-    let mut k = key;
-    k.rotate_left(offset % 4);
-    k
+    // Rotating the bytes left by k is rotating their little-endian word right by 8k bits
+    // (a register rotate instead of a slice rotation, which showed up in profiles).
+    let shift = 8 * (offset % 4) as u32;
+    u32::from_le_bytes(key).rotate_right(shift).to_le_bytes()
 }
 
 /// The obvious byte loop, kept as the reference the fast version is tested against.
