@@ -67,7 +67,7 @@ if bad:
     for b in bad:
         print("  " + b)
     sys.exit(1)
-print("autobahn %s: %d passed, 0 failed" % (role, total))
+print("autobahn-%s: %d passed, 0 failed" % (role, total))
 PYEOF
 }
 

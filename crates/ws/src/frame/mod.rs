@@ -194,7 +194,6 @@ impl FrameDecoder {
         let fin = b0 & 0x80 != 0;
         let rsv = Rsv::from_first_byte(b0);
         let masked = b1 & 0x80 != 0;
-        let len7 = u64::from(b1 & 0x7f);
         // RFC 6455 §5.2: "If a nonzero value is received and none of the negotiated
         // extensions defines the meaning of such a nonzero value, the receiving endpoint
         // MUST _Fail the WebSocket Connection_."
@@ -206,14 +205,11 @@ impl FrameDecoder {
             return Err(ProtocolError::ReservedBits.into());
         }
         // §5.5: "All control frames MUST have a payload length of 125 bytes or less and MUST
-        // NOT be fragmented."
-        if opcode.is_control() {
-            if !fin {
-                return Err(ProtocolError::FragmentedControl.into());
-            }
-            if len7 > 125 {
-                return Err(ProtocolError::ControlTooLong.into());
-            }
+        // NOT be fragmented." The length is judged on its decoded value below: a non-minimal
+        // encoding (126 + a 16-bit 5) is the sender's fault under §5.2 but still a 5-byte
+        // payload, and receivers accept non-minimal lengths everywhere else too.
+        if opcode.is_control() && !fin {
+            return Err(ProtocolError::FragmentedControl.into());
         }
         // §5.1: a server MUST close on an unmasked frame, a client on a masked one.
         match (self.role, masked) {
@@ -224,6 +220,9 @@ impl FrameDecoder {
         let Some((header, n)) = FrameHeader::parse(src)? else {
             return Ok(None);
         };
+        if opcode.is_control() && header.payload_len > 125 {
+            return Err(ProtocolError::ControlTooLong.into());
+        }
         if header.payload_len > self.max_frame {
             return Err(CapacityError::FrameTooBig.into());
         }
