@@ -868,8 +868,22 @@ pub async fn idle(addr: SocketAddr, o: &Idle, probe: &Probe) -> Result<Measureme
     let t0 = Instant::now();
     let held = open_many(o.conns, 128, open).await?;
     let secs = t0.elapsed().as_secs_f64();
+    // A connection counts as open once the kernel completed its handshake, which can be
+    // before the server accepted it: wait `settle`, then until RSS holds still (two readings
+    // 250 ms apart within 0.5 %), at most 15 s.
     tokio::time::sleep(o.settle).await;
-    let rss_after = probe.rss();
+    let mut rss_after = probe.rss();
+    let guard = Instant::now();
+    while let Some(prev) = rss_after {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = probe.rss();
+        rss_after = now;
+        match now {
+            Some(n) if n.abs_diff(prev) * 200 <= prev => break,
+            _ if guard.elapsed() > Duration::from_secs(15) => break,
+            _ => {}
+        }
+    }
     let m = Measurement {
         name: format!("idle {} n={}", kind.name(), o.conns),
         unit: "conns",

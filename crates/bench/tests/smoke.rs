@@ -147,3 +147,37 @@ async fn idle_holds_each_kind_and_reads_rss() {
         assert!(m.rss_before.is_some() && m.rss_after.is_some());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn techniques_deliver_every_message_to_every_client() {
+    use pushwire_bench::techniques::{self, Technique, Techniques};
+    let (addr, _stop) = server().await;
+    let o = Techniques {
+        clients: 3,
+        seconds: 0.5,
+        rate: 10.0,
+    };
+    let mut rows = Vec::new();
+    for t in Technique::ALL {
+        let row = tokio::time::timeout(
+            Duration::from_secs(20),
+            techniques::run_one(addr, &probe(), t, &o),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(row.published, 5);
+        assert_eq!(row.delivered, 15, "{}", t.name());
+        assert!(row.bytes > 0 && row.requests > 0);
+        rows.push(row);
+    }
+    // Streams make one request per client, polls one per answer or more.
+    assert_eq!(rows[2].requests, 3);
+    assert_eq!(rows[3].requests, 3);
+    assert!(rows[1].requests >= 3 * 2);
+    let md = techniques::markdown(&o, &rows);
+    assert_eq!(md.matches("\n| ").count(), 5, "{md}");
+    let svg = techniques::svg(&o, &rows);
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert_eq!(svg.matches("<rect").count(), 1 + 5 * 4);
+}
