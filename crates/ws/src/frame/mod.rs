@@ -205,11 +205,17 @@ impl FrameDecoder {
             return Err(ProtocolError::ReservedBits.into());
         }
         // §5.5: "All control frames MUST have a payload length of 125 bytes or less and MUST
-        // NOT be fragmented." The length is judged on its decoded value below: a non-minimal
-        // encoding (126 + a 16-bit 5) is the sender's fault under §5.2 but still a 5-byte
-        // payload, and receivers accept non-minimal lengths everywhere else too.
-        if opcode.is_control() && !fin {
-            return Err(ProtocolError::FragmentedControl.into());
+        // NOT be fragmented." Judged on the second byte: a 7-bit length field of 126 or 127
+        // is either a payload over 125 or a non-minimal encoding of a short one (§5.2: "the
+        // minimal number of bytes MUST be used"), and a control frame has no reason for
+        // either. Non-minimal lengths of data frames are accepted.
+        if opcode.is_control() {
+            if !fin {
+                return Err(ProtocolError::FragmentedControl.into());
+            }
+            if b1 & 0x7f > 125 {
+                return Err(ProtocolError::ControlTooLong.into());
+            }
         }
         // §5.1: a server MUST close on an unmasked frame, a client on a masked one.
         match (self.role, masked) {
@@ -220,9 +226,6 @@ impl FrameDecoder {
         let Some((header, n)) = FrameHeader::parse(src)? else {
             return Ok(None);
         };
-        if opcode.is_control() && header.payload_len > 125 {
-            return Err(ProtocolError::ControlTooLong.into());
-        }
         if header.payload_len > self.max_frame {
             return Err(CapacityError::FrameTooBig.into());
         }
