@@ -93,10 +93,32 @@ fn write_id(id: &Id, dst: &mut BytesMut) {
 /// Appends one message object: `{"id":"E-N","data":"..."}` for text, or
 /// `{"id":"E-N","data":"<base64>","encoding":"base64"}` when the payload is not UTF-8.
 pub fn encode_message(m: &Message, dst: &mut BytesMut) {
+    encode_message_parts(&m.id, &m.data, m.text().is_none(), dst);
+}
+
+/// Appends one message object from its parts, with the text/binary choice made by the
+/// caller: a WebSocket binary message stays binary (base64 with `"encoding":"base64"`) even
+/// when its bytes happen to be valid UTF-8. A `binary: false` payload that is not UTF-8 is
+/// still written as base64, so the output is always valid JSON.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use pushwire_poll::{json, Epoch, Id};
+/// let id = Id::new(Epoch::new("e").unwrap(), 1);
+/// let mut out = BytesMut::new();
+/// json::encode_message_parts(&id, b"hi", true, &mut out);
+/// assert_eq!(&out[..], br#"{"id":"e-1","data":"aGk=","encoding":"base64"}"#);
+/// ```
+pub fn encode_message_parts(id: &Id, data: &[u8], binary: bool, dst: &mut BytesMut) {
     dst.extend_from_slice(b"{\"id\":");
-    write_id(&m.id, dst);
+    write_id(id, dst);
     dst.extend_from_slice(b",\"data\":");
-    match m.text() {
+    let text = if binary {
+        None
+    } else {
+        std::str::from_utf8(data).ok()
+    };
+    match text {
         Some(text) => {
             write_string(text, dst);
             dst.extend_from_slice(b"}");
@@ -105,17 +127,41 @@ pub fn encode_message(m: &Message, dst: &mut BytesMut) {
             // Standard alphabet with padding (RFC 4648 §4): what `atob` decodes.
             let engine = base64::engine::general_purpose::STANDARD;
             let start = dst.len();
-            let len = base64::encoded_len(m.data.len(), true).unwrap_or(0);
+            let len = base64::encoded_len(data.len(), true).unwrap_or(0);
             dst.resize(start + 1 + len, 0);
             dst[start] = b'"';
             // The slice is exactly `encoded_len` long, so encoding cannot run out of room;
             // should it ever, an empty string keeps the JSON valid.
-            if engine.encode_slice(&m.data, &mut dst[start + 1..]).is_err() {
+            if engine.encode_slice(data, &mut dst[start + 1..]).is_err() {
                 dst.truncate(start + 1);
             }
             dst.extend_from_slice(b"\",\"encoding\":\"base64\"}");
         }
     }
+}
+
+/// Appends a whole poll answer from parts: `(id, payload, binary)` for each message, the
+/// `next` cursor and `missed` (for a store whose messages are not [`Message`]s, such as
+/// pushwire-server's hub). Same output as [`encode_batch`].
+pub fn encode_batch_parts<'a, I>(messages: I, next: &Id, missed: bool, dst: &mut BytesMut)
+where
+    I: IntoIterator<Item = (Id, &'a [u8], bool)>,
+{
+    dst.extend_from_slice(b"{\"messages\":[");
+    for (i, (id, data, binary)) in messages.into_iter().enumerate() {
+        if i > 0 {
+            dst.extend_from_slice(b",");
+        }
+        dst.reserve(data.len() + 48);
+        encode_message_parts(&id, data, binary, dst);
+    }
+    dst.extend_from_slice(b"],\"next\":");
+    write_id(next, dst);
+    dst.extend_from_slice(if missed {
+        b",\"missed\":true}"
+    } else {
+        b",\"missed\":false}"
+    });
 }
 
 /// Appends a whole poll answer:
@@ -140,20 +186,15 @@ pub fn encode_message(m: &Message, dst: &mut BytesMut) {
 pub fn encode_batch(batch: &Batch, dst: &mut BytesMut) {
     let payload: usize = batch.messages.iter().map(|m| m.data.len()).sum();
     dst.reserve(64 + payload + batch.messages.len() * 48);
-    dst.extend_from_slice(b"{\"messages\":[");
-    for (i, m) in batch.messages.iter().enumerate() {
-        if i > 0 {
-            dst.extend_from_slice(b",");
-        }
-        encode_message(m, dst);
-    }
-    dst.extend_from_slice(b"],\"next\":");
-    write_id(&batch.next, dst);
-    dst.extend_from_slice(if batch.missed {
-        b",\"missed\":true}"
-    } else {
-        b",\"missed\":false}"
-    });
+    encode_batch_parts(
+        batch
+            .messages
+            .iter()
+            .map(|m| (m.id, &m.data[..], m.text().is_none())),
+        &batch.next,
+        batch.missed,
+        dst,
+    );
 }
 
 /// Appends the answer to a publish: `{"id":"E-N"}`.
@@ -276,6 +317,39 @@ mod tests {
                 .unwrap();
             assert_eq!(decoded, data);
         }
+    }
+
+    #[test]
+    fn binary_flag_keeps_utf8_bytes_as_base64() {
+        let e = Epoch::new("w").unwrap();
+        // A WebSocket binary message whose bytes are valid UTF-8 stays binary.
+        let mut out = BytesMut::new();
+        encode_message_parts(&Id::new(e, 3), b"hello", true, &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["data"], "aGVsbG8=");
+        assert_eq!(v["encoding"], "base64");
+        // Text stays text; text that is not UTF-8 still falls back to base64.
+        let mut out = BytesMut::new();
+        encode_batch_parts(
+            [
+                (Id::new(e, 4), &b"hi"[..], false),
+                (Id::new(e, 5), &b"\xff"[..], false),
+                (Id::new(e, 6), &b""[..], true),
+            ],
+            &Id::new(e, 6),
+            false,
+            &mut out,
+        );
+        assert_eq!(
+            &out[..],
+            br#"{"messages":[{"id":"w-4","data":"hi"},{"id":"w-5","data":"/w==","encoding":"base64"},{"id":"w-6","data":"","encoding":"base64"}],"next":"w-6","missed":false}"#
+        );
+        // The Message path is unchanged: the bytes decide.
+        let m = Message::new(Id::new(e, 7), Bytes::from_static(b"ok"));
+        let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+        encode_message(&m, &mut a);
+        encode_message_parts(&m.id, &m.data, false, &mut b);
+        assert_eq!(a, b);
     }
 
     #[test]

@@ -96,6 +96,7 @@ pub struct Message {
     pub data: Bytes,
     /// Text or binary.
     pub kind: Kind,
+    position: Id,
     sse: OnceLock<Bytes>,
     ws: OnceLock<Option<pushwire_ws::frame::SharedFrame>>,
 }
@@ -104,14 +105,21 @@ impl Message {
     /// A message with id `EPOCH-SEQ`.
     pub fn new(epoch: Epoch, seq: u64, payload: impl Into<Payload>) -> Message {
         let Payload { data, kind } = payload.into();
+        let position = Id::new(epoch, seq);
         Message {
-            id: Id::new(epoch, seq).to_string().into_boxed_str(),
+            id: position.to_string().into_boxed_str(),
+            position,
             seq,
             kind,
             data,
             sse: OnceLock::new(),
             ws: OnceLock::new(),
         }
+    }
+
+    /// The id as a typed `EPOCH-SEQ` ([`Id`]); [`Message::id`] is its text.
+    pub fn position(&self) -> Id {
+        self.position
     }
 
     /// The SSE event (`id:` + `data:` lines), encoded by the first subscriber that needs it.
