@@ -7,9 +7,10 @@
 //! perf stat -e task-clock target/release/examples/parser_throughput PARSER CHUNK [line]
 //! ```
 //!
-//! `PARSER`: `pushwire` (borrowed items), `pushwire-owned` or `sse-codec`; `CHUNK`: feed size
+//! `PARSER`: `pushwire` (borrowed items), `pushwire-owned`, `sse-codec` or
+//! `eventsource-stream`; `CHUNK`: feed size
 //! in bytes (`0`: whole input); `line`: one 1 MiB data line instead of 1 MiB of small events.
-//! Parses the input 200 times: MiB/s = 200 / task-clock seconds.
+//! Parses the input 200 times (`ROUNDS=n` to change): MiB/s = rounds / task-clock seconds.
 
 use std::hint::black_box;
 
@@ -19,7 +20,9 @@ use pushwire_sse::{EventParser, ItemRef};
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(parser), Some(chunk)) = (args.next(), args.next()) else {
-        eprintln!("usage: parser_throughput pushwire|pushwire-owned|sse-codec CHUNK [line]");
+        eprintln!(
+            "usage: parser_throughput pushwire|pushwire-owned|sse-codec|eventsource-stream CHUNK [line]"
+        );
         std::process::exit(2);
     };
     let chunk: usize = chunk.parse().unwrap_or(0);
@@ -40,7 +43,11 @@ fn main() {
     }
     let chunk = if chunk == 0 { input.len() } else { chunk };
     let mut events = 0usize;
-    for _ in 0..200 {
+    let rounds = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(200);
+    for _ in 0..rounds {
         match parser.as_str() {
             "pushwire" => {
                 let mut p = EventParser::new();
@@ -62,6 +69,14 @@ fn main() {
                         events += 1;
                     }
                 }
+            }
+            "eventsource-stream" => {
+                let owned: Vec<Result<bytes::Bytes, std::convert::Infallible>> = input
+                    .chunks(chunk)
+                    .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+                    .collect();
+                let stream = eventsource_stream::EventStream::new(futures::stream::iter(owned));
+                events += futures::executor::block_on(futures::StreamExt::count(stream));
             }
             _ => {
                 let mut codec = sse_codec::SSECodec::default();
