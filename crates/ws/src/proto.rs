@@ -381,6 +381,14 @@ impl Protocol {
     /// keep-alive ping after `ping_interval` of silence, and fails with
     /// [`Error::DeadPeer`] or [`Error::CloseTimeout`] when their time is up.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        if self.is_terminated() {
+            // The handshake is over (or failed, and that error was returned): waiting for
+            // the transport to close is the shell's business, bounded by `close_timeout`.
+            self.close_deadline = None;
+            self.next_ping = None;
+            self.pong_deadline = None;
+            return Ok(());
+        }
         if self.closing_started {
             self.next_ping = None;
             self.pong_deadline = None;

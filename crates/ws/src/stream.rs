@@ -444,10 +444,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
             }
             let (r, transmit, terminated, deadline, hint) = {
                 let mut p = self.shared.proto();
-                let r = match p.handle_timeout(Instant::now()) {
-                    Ok(()) => p.receive(&mut self.rbuf),
-                    Err(e) => Err(e),
-                };
+                // Receive first, so bytes that just arrived count as the peer being alive
+                // before the timers are looked at.
+                let mut r = p.receive(&mut self.rbuf);
+                if matches!(r, Ok(None))
+                    && let Err(e) = p.handle_timeout(Instant::now())
+                {
+                    r = Err(e);
+                }
                 let hint = p.read_hint(&self.rbuf);
                 (
                     r,

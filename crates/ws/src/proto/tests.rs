@@ -324,6 +324,20 @@ fn close_timeout_fires_when_peer_never_answers() {
 }
 
 #[test]
+fn a_completed_close_never_times_out() {
+    let mut p = Protocol::new(Role::Server, &cfg());
+    let t0 = Instant::now();
+    p.close(CloseCode::NORMAL, "", &mut BytesMut::new())
+        .unwrap();
+    p.handle_timeout(t0).unwrap();
+    let mut rx = BytesMut::from(&client_frames(&[(0x88, b"\x03\xe8")])[..]);
+    assert!(matches!(p.receive(&mut rx), Ok(Some(Message::Close(_)))));
+    assert_eq!(p.handle_timeout(t0 + Duration::from_secs(60)), Ok(()));
+    assert_eq!(p.state(), State::Closed);
+    assert_eq!(p.poll_timeout(), None);
+}
+
+#[test]
 fn keep_alive_pings_when_silent_and_detects_dead_peer() {
     let c = cfg()
         .with_ping_interval(Some(Duration::from_secs(10)))
