@@ -462,35 +462,17 @@ impl Fields {
         if self.skipping_block {
             return Kind::Nothing;
         }
-        // Rules 12, 13: field is everything before the first colon, value everything after
-        // it minus one leading U+0020; no colon means the whole line is the field name.
-        let (name, value): (&[u8], &[u8]) = if let Some(v) = line.strip_prefix(b"data:") {
-            // The common fields first, without searching for the colon.
-            (b"data", v)
-        } else if let Some(v) = line.strip_prefix(b"id:") {
-            (b"id", v)
-        } else if let Some(v) = line.strip_prefix(b"event:") {
-            (b"event", v)
-        } else {
-            match find_colon(line) {
-                Some(i) => {
-                    let (name, rest) = line.split_at(i);
-                    (name, rest.get(1..).unwrap_or_default())
-                }
-                None => (line, &b""[..]),
-            }
-        };
+        let (field, value) = split_field(line);
+        // Rule 12: one leading U+0020 (only a space) goes.
         let value = value.strip_prefix(b" ").unwrap_or(value);
-        // Rule 14: names compare literally. Comparing raw bytes equals comparing decoded
-        // text here, because the names we know are ASCII.
-        match name {
+        match field {
             // Rule 11: a comment (empty field name).
-            b"" => {
+            Field::Comment => {
                 self.comment.clear();
                 push_lossy(&mut self.comment, value);
                 return Kind::Comment;
             }
-            b"data" => {
+            Field::Data => {
                 // Rule 16.
                 self.data.reserve(value.len() + 1);
                 push_lossy(&mut self.data, value);
@@ -500,7 +482,7 @@ impl Fields {
                     return Kind::Limit(CapacityError::EventDataTooLarge);
                 }
             }
-            b"event" => {
+            Field::Event => {
                 // Rule 15. Equal bytes mean equal text: `event_type` is valid UTF-8, so
                 // `value` is too and decodes to the same string.
                 if value != self.event_type.as_bytes() {
@@ -515,7 +497,7 @@ impl Fields {
                 self.type_set = true;
             }
             // Rule 17: an id containing NUL is ignored; otherwise set, even to "".
-            b"id" if !value.contains(&0) => {
+            Field::Id if !value.contains(&0) => {
                 self.id_next.clear();
                 push_lossy(&mut self.id_next, value);
                 if self.id_next.len() > self.cfg.max_id_len {
@@ -525,7 +507,7 @@ impl Fields {
                 self.id_pending = true;
             }
             // Rule 18: one or more ASCII digits, base 10 (leading zeros fine).
-            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+            Field::Retry if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 let ms = value.iter().fold(0u64, |acc, &d| {
                     acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
                 });
@@ -579,6 +561,45 @@ fn push_lossy(dst: &mut String, bytes: &[u8]) {
             }
         }
     }
+}
+
+/// The fields the standard knows (rule 14: compared literally, case-sensitively).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Comment,
+    Data,
+    Event,
+    Id,
+    Retry,
+    Other,
+}
+
+/// Rules 12 and 13: the field is everything before the first colon and the value everything
+/// after it; a line without a colon is a field name with an empty value. Comparing raw bytes
+/// equals comparing decoded text, because the known names are ASCII. The common lines are
+/// recognised by their first bytes, without searching for the colon.
+#[inline]
+fn split_field(line: &[u8]) -> (Field, &[u8]) {
+    let tail = |n: usize| line.get(n..).unwrap_or_default();
+    match line.first() {
+        Some(b':') => return (Field::Comment, tail(1)),
+        Some(b'd') if line.starts_with(b"data:") => return (Field::Data, tail(5)),
+        Some(b'i') if line.starts_with(b"id:") => return (Field::Id, tail(3)),
+        Some(b'e') if line.starts_with(b"event:") => return (Field::Event, tail(6)),
+        _ => {}
+    }
+    let (name, value) = match find_colon(line) {
+        Some(i) => (line.get(..i).unwrap_or_default(), tail(i + 1)),
+        None => (line, &b""[..]),
+    };
+    let field = match name {
+        b"data" => Field::Data,
+        b"event" => Field::Event,
+        b"id" => Field::Id,
+        b"retry" => Field::Retry,
+        _ => Field::Other,
+    };
+    (field, value)
 }
 
 const LO: u64 = 0x0101_0101_0101_0101;
