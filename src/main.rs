@@ -56,11 +56,36 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        if !addr.ip().is_loopback() && cfg.auth.is_none() {
+            eprintln!(
+                "pushwire: warning: listening on {addr} without --auth-secret-file: \
+                 anyone who can reach it may publish and subscribe"
+            );
+        }
+        // The certificate is loaded before the `listening` line, so a bad pair fails fast.
+        let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+            (Some(c), Some(k)) => match pushwire::server::tls::TlsAcceptor::from_pem_files(c, k) {
+                Ok(t) => {
+                    t.reload_on_sighup();
+                    Some(t)
+                }
+                Err(e) => {
+                    eprintln!("pushwire: TLS: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            _ => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "listening on http://{addr}");
+        let _ = writeln!(out, "listening on {scheme}://{addr}");
         let _ = out.flush();
         drop(out);
-        let result = Server::new(cfg).run(listener, shutdown_signal()).await;
+        let server = Server::new(cfg);
+        let result = match tls {
+            Some(t) => server.run_with(listener, t, shutdown_signal()).await,
+            None => server.run(listener, shutdown_signal()).await,
+        };
         match result {
             Ok(()) => {
                 eprintln!("pushwire: shut down gracefully");

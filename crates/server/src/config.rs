@@ -73,6 +73,16 @@ pub struct Config {
     /// HTML served at `GET /` instead of the built-in demo page (the examples use it).
     /// Default none. `--static DIR` with an `index.html` still wins.
     pub index_page: Option<&'static str>,
+    /// Full-chain PEM certificate (`--tls-cert`, feature `tls`). Default none: plain HTTP.
+    /// Set together with [`Config::tls_key`]; the binary then serves HTTPS and WSS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key, PKCS#8, RSA or EC (`--tls-key`, feature `tls`). Default none.
+    pub tls_key: Option<PathBuf>,
+    /// Token verifier (`--auth-secret-file`, feature `auth`). Default none: no token needed.
+    /// When set, every endpoint but `GET /`, static files and `/healthz` needs an HS256 JWT
+    /// whose claims cover the topic. Stops an open relay.
+    #[cfg(feature = "auth")]
+    pub auth: Option<crate::auth::Verifier>,
 }
 
 impl Default for Config {
@@ -104,6 +114,10 @@ impl Default for Config {
             nodelay: true,
             retry_after_secs: 1,
             index_page: None,
+            tls_cert: None,
+            tls_key: None,
+            #[cfg(feature = "auth")]
+            auth: None,
         }
     }
 }
@@ -161,6 +175,11 @@ impl Config {
         if self.long_poll_default > self.long_poll_max {
             return Err(ConfigError::LongPollDefault);
         }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Args(
+                "--tls-cert and --tls-key go together".into(),
+            ));
+        }
         // The connection semaphore counts in u32, and tokio caps permits a bit lower still.
         if self.max_connections > (u32::MAX >> 4) as usize {
             return Err(ConfigError::TooManyConnections);
@@ -192,9 +211,9 @@ Options:
   --history N              retained messages per topic (default 1024)
   --max-connections N      open connections at once; more get 503 (default 50000)
   --redis URL              share topics through Redis (not in this build: refused)
-  --tls-cert PEM           TLS certificate chain (not in this build: refused)
-  --tls-key PEM            TLS private key (not in this build: refused)
-  --auth-secret-file PATH  require HS256 tokens (not in this build: refused)
+  --tls-cert PEM           serve HTTPS/WSS with this full-chain PEM certificate (SIGHUP reloads)
+  --tls-key PEM            the PEM private key (PKCS#8, RSA or EC) for --tls-cert
+  --auth-secret-file PATH  require HS256 JWTs signed with this file's bytes (see README)
   -h, --help               print this help
 
 Endpoints: GET / (demo page), POST /publish, GET /poll, GET /long-poll, GET /events (SSE),
@@ -262,6 +281,18 @@ where
                 .push(value.trim_end_matches('/').to_string()),
             "--history" => cfg.history = parse_count("--history", &value)?,
             "--max-connections" => cfg.max_connections = parse_count("--max-connections", &value)?,
+            #[cfg(feature = "tls")]
+            "--tls-cert" => cfg.tls_cert = Some(PathBuf::from(value)),
+            #[cfg(feature = "tls")]
+            "--tls-key" => cfg.tls_key = Some(PathBuf::from(value)),
+            #[cfg(feature = "auth")]
+            "--auth-secret-file" => {
+                cfg.auth = Some(
+                    crate::auth::Verifier::from_file(value.as_ref()).map_err(|e| {
+                        ConfigError::Args(format!("--auth-secret-file {value}: {e}"))
+                    })?,
+                )
+            }
             other => {
                 return Err(ConfigError::Args(format!(
                     "{other} is not supported by this build"

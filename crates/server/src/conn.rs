@@ -281,7 +281,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         let access = match check_access(&req, route, &self.shared.cfg, self.shared.scheme) {
             Ok(a) => a,
             Err(status) => {
-                self.send(Reply::error(status), keep_alive && !is_ws_route, head_only)
+                let mut reply = Reply::error(status);
+                if status == 401 {
+                    reply = reply.header("WWW-Authenticate", "Bearer");
+                }
+                self.send(reply, keep_alive && !is_ws_route, head_only)
                     .await?;
                 return Ok(if is_ws_route { Next::Close } else { next });
             }
@@ -305,8 +309,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 return self.long_poll(&req, &access, keep_alive).await;
             }
             Route::Events => return crate::stream::sse(self, &req, &access).await,
-            Route::Ws => return crate::stream::websocket(self, &req, false).await,
-            Route::Echo => return crate::stream::websocket(self, &req, true).await,
+            Route::Ws => return crate::stream::websocket(self, &req, &access, false).await,
+            Route::Echo => return crate::stream::websocket(self, &req, &access, true).await,
         };
         let reply = with_cors(reply, &access);
         self.send(reply, keep_alive, head_only).await?;
@@ -393,6 +397,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         };
         let mut stopping = false;
         let mut peer_gone = false;
+        let mut expired = false;
         let result = {
             let wait = shared.hub.wait(&topic, since, max, deadline);
             tokio::pin!(wait);
@@ -400,6 +405,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 let can_read = self.rbuf.len() < self.shared.cfg.max_head_bytes;
                 tokio::select! {
                     r = &mut wait => break Some(r),
+                    // A token that expires mid-wait ends the wait with a 401.
+                    _ = crate::stream::sleep_until_opt(access.expires_at) => {
+                        expired = true;
+                        break None;
+                    }
                     _ = self.shutdown.changed(), if !stopping => {
                         stopping = true;
                         break None;
@@ -416,6 +426,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         };
         if peer_gone {
             return Ok(Next::Close);
+        }
+        if expired {
+            let r = Reply::error(401).header("WWW-Authenticate", "Bearer");
+            self.send(with_cors(r, access), keep_alive, false).await?;
+            return Ok(if keep_alive {
+                Next::KeepAlive
+            } else {
+                Next::Close
+            });
         }
         let result = match result {
             Some(r) => r,

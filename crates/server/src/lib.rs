@@ -32,6 +32,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+#[cfg(feature = "auth")]
+pub mod auth;
 pub mod config;
 mod conn;
 pub mod cursor;
@@ -41,6 +43,8 @@ mod json;
 mod listener;
 pub mod router;
 mod stream;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod wire;
 
 pub use config::{Command, Config, ConfigError, USAGE, parse_args};

@@ -74,9 +74,17 @@ pub struct Access {
     /// The allowed foreign origin to echo in `Access-Control-Allow-Origin` (with
     /// credentials); `None` for same-origin or origin-less requests.
     pub cors_origin: Option<String>,
+    /// When the request's token expires: streams and long polls end then. `None` without
+    /// access control.
+    pub expires_at: Option<std::time::Instant>,
+    /// The token does not grant publishing on the topic: a `/ws` client that sends a message
+    /// is closed with 1008.
+    pub publish_denied: bool,
 }
 
-/// Admits or refuses a request: `Err(status)` is the answer (403 for a foreign origin).
+/// Admits or refuses a request: `Err(status)` is the answer (403 for a foreign origin; with
+/// access control on, 401 for a missing or invalid token and 403 for a topic its claims do not
+/// cover).
 ///
 /// Browsers send `Origin` on WebSocket upgrades and on CORS requests; a request without it
 /// comes from a non-browser client, which an origin check cannot constrain anyway.
@@ -91,6 +99,47 @@ pub fn check_access(
     if !route.is_api() {
         return Ok(Access::default());
     }
+    let access = check_origin(req, cfg, scheme)?;
+    #[cfg(feature = "auth")]
+    if let Some(v) = &cfg.auth {
+        // A CORS preflight carries no credentials; the request it announces will.
+        if req.method != "OPTIONS" {
+            return check_token(req, route, v, access);
+        }
+    }
+    Ok(access)
+}
+
+/// The token rules: a valid token, and claims covering the topic (`/echo`: any valid token).
+#[cfg(feature = "auth")]
+fn check_token(
+    req: &Request,
+    route: Route,
+    v: &crate::auth::Verifier,
+    mut access: Access,
+) -> Result<Access, u16> {
+    let token = crate::auth::token_of(req).ok_or(401u16)?;
+    let now = crate::auth::unix_now();
+    let grant = v.verify(&token, now.as_secs()).map_err(|e| e.status())?;
+    let topic = req
+        .query_param("topic")
+        .unwrap_or_else(|| "default".to_string());
+    let allowed = match route {
+        Route::Publish => grant.may_publish(&topic),
+        Route::Poll | Route::LongPoll | Route::Events | Route::Ws => grant.may_subscribe(&topic),
+        _ => true,
+    };
+    if !allowed {
+        return Err(403);
+    }
+    access.publish_denied = route == Route::Ws && !grant.may_publish(&topic);
+    let left = std::time::Duration::from_secs(grant.exp).saturating_sub(now);
+    access.expires_at = Some(std::time::Instant::now() + left);
+    Ok(access)
+}
+
+/// The origin rule: own origin, no origin, or one of `allow_origins`.
+fn check_origin(req: &Request, cfg: &Config, scheme: &str) -> Result<Access, u16> {
     let Some(origin) = req.header("origin") else {
         return Ok(Access::default());
     };
@@ -116,6 +165,7 @@ pub fn check_access(
     if listed {
         Ok(Access {
             cors_origin: Some(origin.to_string()),
+            ..Access::default()
         })
     } else {
         Err(403)

@@ -130,6 +130,8 @@ pub(crate) async fn sse<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 }
             },
             _ = tick.tick() => c.wbuf.extend_from_slice(&pushwire_sse::keep_alive()),
+            // The token expired: the stream ends (the client reconnects with a fresh one).
+            _ = sleep_until_opt(access.expires_at) => break,
         }
     }
     let _ = c.flush().await;
@@ -142,6 +144,7 @@ pub(crate) async fn sse<S: AsyncRead + AsyncWrite + Unpin + Send>(
 pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
     c: &mut Conn<S>,
     req: &Request,
+    access: &Access,
     echo: bool,
 ) -> std::io::Result<Next> {
     let http_req = req.to_http();
@@ -219,6 +222,14 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 Ok(Some(WsMessage::Binary(b))) if echo => {
                     let _ = proto.send(&WsMessage::Binary(b), &mut c.wbuf);
                 }
+                Ok(Some(WsMessage::Text(_) | WsMessage::Binary(_))) if access.publish_denied => {
+                    let _ = proto.close(
+                        CloseCode::POLICY_VIOLATION,
+                        "not allowed to publish",
+                        &mut c.wbuf,
+                    );
+                    break;
+                }
                 Ok(Some(m @ (WsMessage::Text(_) | WsMessage::Binary(_)))) => {
                     // Text stays text, binary stays binary, whatever the bytes.
                     let kind = if matches!(m, WsMessage::Text(_)) {
@@ -270,6 +281,9 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 }
             },
             _ = sleep_until_opt(timer) => {}
+            _ = sleep_until_opt(access.expires_at), if open => {
+                let _ = proto.close(CloseCode::POLICY_VIOLATION, "token expired", &mut c.wbuf);
+            }
         }
         if *c.shutdown.borrow() && proto.state() == State::Open {
             let _ = proto.close(CloseCode::GOING_AWAY, "server shutting down", &mut c.wbuf);
@@ -295,7 +309,7 @@ fn send_shared(proto: &mut Protocol, m: &crate::hub::Message, wbuf: &mut BytesMu
     }
 }
 
-async fn sleep_until_opt(t: Option<std::time::Instant>) {
+pub(crate) async fn sleep_until_opt(t: Option<std::time::Instant>) {
     match t {
         Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
