@@ -524,20 +524,27 @@ impl Fields {
     /// Rules 20-25: a blank line.
     fn dispatch(&mut self) -> Kind {
         // Rules 20, 21: commit the id buffer, which is not reset.
-        let changed = self.id_pending && self.id_next != self.last_event_id;
-        if changed {
-            std::mem::swap(&mut self.id_next, &mut self.last_event_id);
-            self.last_event_id_arc = None;
-        }
-        self.id_pending = false;
         // Rule 22: no data, no event.
         if self.data.is_empty() {
+            // Only here does a change need detecting: it is the item we report.
+            let changed = self.id_pending && self.id_next != self.last_event_id;
+            if changed {
+                std::mem::swap(&mut self.id_next, &mut self.last_event_id);
+                self.last_event_id_arc = None;
+            }
+            self.id_pending = false;
             self.type_set = false;
             return if changed {
                 Kind::LastEventId
             } else {
                 Kind::Nothing
             };
+        }
+        if self.id_pending {
+            // The event carries the new id; no comparison needed.
+            std::mem::swap(&mut self.id_next, &mut self.last_event_id);
+            self.last_event_id_arc = None;
+            self.id_pending = false;
         }
         // Rule 23: exactly one trailing LF goes (every data line ended with one).
         self.data.truncate(self.data.len().saturating_sub(1));
