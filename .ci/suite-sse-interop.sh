@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-ES_MODULE=$ROOT/.ci/node_modules/eventsource
+ES_MODULE=$ROOT/.ci/sse-node/node_modules/eventsource
 if [ ! -f "$ES_MODULE/package.json" ]; then
   echo "suite-sse-interop: run .ci/install-sse-interop.sh first" >&2
   exit 1
