@@ -34,6 +34,8 @@ pub mod handshake;
 mod message;
 mod proto;
 mod stream;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use close::{CloseCode, CloseFrame, MAX_CLOSE_REASON, parse_close_payload};
 pub use config::Config;

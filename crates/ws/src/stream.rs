@@ -485,25 +485,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
                     if transmit {
                         self.transmit().await?;
                     }
-                    let n = match deadline {
+                    let read = match deadline {
                         Some(d) => tokio::select! {
-                            r = self.read_more(hint) => r?,
+                            r = self.read_more(hint) => r,
                             _ = tokio::time::sleep_until(d.into()) => continue,
                         },
-                        None => self.read_more(hint).await?,
+                        None => self.read_more(hint).await,
                     };
-                    if n == 0 {
-                        // EOF: fine only once the close handshake is done.
-                        let state = self.shared.proto().state();
-                        let res = if state == State::Closed {
-                            Ok(())
-                        } else {
-                            Err(Error::AbnormalClosure)
-                        };
-                        self.shutdown_write().await;
-                        self.end = Some(res.clone());
-                        return res.map(|()| None);
-                    }
+                    let res = match read {
+                        Ok(0) => {
+                            // EOF: fine only once the close handshake is done.
+                            let mut p = self.shared.proto();
+                            if p.state() == State::Closed {
+                                Ok(())
+                            } else {
+                                Err(p.abort(Error::AbnormalClosure))
+                            }
+                        }
+                        Ok(_) => continue,
+                        // The writer learns of it too: its next send fails the same way.
+                        Err(e) => Err(self.shared.proto().abort(e)),
+                    };
+                    self.shutdown_write().await;
+                    self.end = Some(res.clone());
+                    return res.map(|()| None);
                 }
             }
         }
@@ -613,7 +618,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
     pub async fn send(&self, msg: &Message) -> Result<(), Error> {
         let mut out = self.shared.out.lock().await;
         self.queue_message(&mut out, msg).await?;
-        out.write_all().await
+        out.write_all().await.map_err(|e| self.fail(e))
     }
 
     /// Queues `msg` without writing, unless the queue already holds `write_high_water`
@@ -628,7 +633,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
     pub async fn flush(&self) -> Result<(), Error> {
         let mut out = self.shared.out.lock().await;
         self.shared.proto().poll_transmit(&mut out.queue.tail);
-        out.write_all().await
+        out.write_all().await.map_err(|e| self.fail(e))
     }
 
     /// Queues a frame encoded once for many connections (no copy, no re-encoding) and
@@ -636,7 +641,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
     pub async fn send_shared(&self, frame: &SharedFrame) -> Result<(), Error> {
         let mut out = self.shared.out.lock().await;
         self.queue_shared(&mut out, frame).await?;
-        out.write_all().await
+        out.write_all().await.map_err(|e| self.fail(e))
     }
 
     /// Queues a shared frame, with the backpressure of [`WsWriter::feed`].
@@ -654,11 +659,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
             p.poll_transmit(&mut out.queue.tail);
             p.close(code, reason, &mut out.queue.tail)?;
         }
-        out.write_all().await
+        out.write_all().await.map_err(|e| self.fail(e))
     }
 
     async fn queue_message(&self, out: &mut Out<S>, msg: &Message) -> Result<(), Error> {
-        out.write_below(self.shared.cfg.write_high_water).await?;
+        out.write_below(self.shared.cfg.write_high_water)
+            .await
+            .map_err(|e| self.fail(e))?;
         let (header, payload) = {
             let mut p = self.shared.proto();
             p.poll_transmit(&mut out.queue.tail);
@@ -675,7 +682,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
     }
 
     async fn queue_shared(&self, out: &mut Out<S>, frame: &SharedFrame) -> Result<(), Error> {
-        out.write_below(self.shared.cfg.write_high_water).await?;
+        out.write_below(self.shared.cfg.write_high_water)
+            .await
+            .map_err(|e| self.fail(e))?;
         {
             let mut p = self.shared.proto();
             p.poll_transmit(&mut out.queue.tail);
@@ -689,6 +698,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsWriter<S> {
         }
         out.publish_len();
         Ok(())
+    }
+
+    /// A transport error ends the connection for both halves.
+    fn fail(&self, e: Error) -> Error {
+        match e {
+            Error::Io(_) => self.shared.proto().abort(e),
+            e => e,
+        }
     }
 
     /// Bytes queued and not yet written (at most `write_high_water` plus one frame).

@@ -414,6 +414,12 @@ async fn peer_vanishing_without_close_is_abnormal() {
         .unwrap();
     drop(server.await.unwrap());
     assert_eq!(guard(ws.recv()).await, Err(Error::AbnormalClosure));
+    // Terminal for both halves.
+    assert_eq!(guard(ws.recv()).await, Err(Error::AbnormalClosure));
+    assert_eq!(
+        guard(ws.send(&Message::text("x"))).await,
+        Err(Error::AbnormalClosure)
+    );
 }
 
 #[tokio::test]
