@@ -81,7 +81,19 @@ fn main() -> ExitCode {
         let _ = writeln!(out, "listening on {scheme}://{addr}");
         let _ = out.flush();
         drop(out);
-        let server = Server::new(cfg);
+        // `--redis`: the hub starts at once even with Redis down (publishes answer 503 and
+        // it retries, saying so on stderr); without the flag nothing touches Redis.
+        let redis = cfg.redis.clone().map(|url| {
+            pushwire_redis::RedisHub::start(pushwire_redis::RedisConfig::new(url, cfg.history))
+        });
+        let server = match redis {
+            None => Server::new(cfg),
+            Some(Ok(hub)) => Server::new(cfg).with_hub(hub),
+            Some(Err(e)) => {
+                eprintln!("pushwire: --redis: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let result = match tls {
             Some(t) => server.run_with(listener, t, shutdown_signal()).await,
             None => server.run(listener, shutdown_signal()).await,

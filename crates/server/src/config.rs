@@ -78,6 +78,10 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key, PKCS#8, RSA or EC (`--tls-key`, feature `tls`). Default none.
     pub tls_key: Option<PathBuf>,
+    /// `redis://[:PASSWORD@]HOST:PORT/DB` (`--redis`): the binary then shares topics with
+    /// every node on that Redis (pushwire-redis). Default none: the in-memory hub, and
+    /// nothing touches Redis.
+    pub redis: Option<String>,
     /// Token verifier (`--auth-secret-file`, feature `auth`). Default none: no token needed.
     /// When set, every endpoint but `GET /`, static files and `/healthz` needs an HS256 JWT
     /// whose claims cover the topic. Stops an open relay.
@@ -116,6 +120,7 @@ impl Default for Config {
             index_page: None,
             tls_cert: None,
             tls_key: None,
+            redis: None,
             #[cfg(feature = "auth")]
             auth: None,
         }
@@ -210,7 +215,7 @@ Options:
   --allow-origin ORIGIN    also allow this origin for WebSocket and CORS (repeatable)
   --history N              retained messages per topic (default 1024)
   --max-connections N      open connections at once; more get 503 (default 50000)
-  --redis URL              share topics through Redis (not in this build: refused)
+  --redis URL              share topics with other nodes through Redis: redis://[:PASS@]HOST:PORT/DB
   --tls-cert PEM           serve HTTPS/WSS with this full-chain PEM certificate (SIGHUP reloads)
   --tls-key PEM            the PEM private key (PKCS#8, RSA or EC) for --tls-cert
   --auth-secret-file PATH  require HS256 JWTs signed with this file's bytes (see README)
@@ -281,6 +286,14 @@ where
                 .push(value.trim_end_matches('/').to_string()),
             "--history" => cfg.history = parse_count("--history", &value)?,
             "--max-connections" => cfg.max_connections = parse_count("--max-connections", &value)?,
+            "--redis" => {
+                if !value.starts_with("redis://") || value.len() <= "redis://".len() {
+                    return Err(ConfigError::Args(
+                        "--redis: expected redis://[:PASSWORD@]HOST:PORT/DB".into(),
+                    ));
+                }
+                cfg.redis = Some(value)
+            }
             #[cfg(feature = "tls")]
             "--tls-cert" => cfg.tls_cert = Some(PathBuf::from(value)),
             #[cfg(feature = "tls")]
@@ -351,6 +364,19 @@ mod tests {
     }
 
     #[test]
+    fn redis_url_switches_the_hub() {
+        let Command::Run(c) = parse_args(["--redis", "redis://:pw@127.0.0.1:6379/2"]).unwrap()
+        else {
+            panic!("not run")
+        };
+        assert_eq!(c.redis.as_deref(), Some("redis://:pw@127.0.0.1:6379/2"));
+        let Command::Run(c) = parse_args(["--history", "5"]).unwrap() else {
+            panic!("not run")
+        };
+        assert_eq!(c.redis, None);
+    }
+
+    #[test]
     fn help_and_errors() {
         assert!(matches!(parse_args(["--help"]).unwrap(), Command::Help));
         assert!(matches!(parse_args(["-h"]).unwrap(), Command::Help));
@@ -360,7 +386,8 @@ mod tests {
             vec!["--addr", "x"],
             vec!["--history", "0"],
             vec!["--history", "-1"],
-            vec!["--redis", "redis://x"],
+            vec!["--redis", "http://x"],
+            vec!["--redis", "redis://"],
         ] {
             assert!(parse_args(bad.clone()).is_err(), "{bad:?}");
         }

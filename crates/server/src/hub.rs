@@ -263,7 +263,8 @@ impl Subscriber {
         Offer::Lagged
     }
 
-    fn is_closed(&self) -> bool {
+    /// Whether the receiving half is gone (the subscriber can be dropped).
+    pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }
 }

@@ -1,0 +1,486 @@
+//! # pushwire-redis
+//!
+//! A [`Hub`] for several pushwire nodes sharing one set of topics through Redis.
+//!
+//! - **Publish** is one Lua script ([`PUBLISH_LUA`], run by EVALSHA with EVAL as fallback):
+//!   it creates the topic's epoch if the topic's keys are missing, assigns the next sequence
+//!   number, `XADD`s to the topic's stream (trimmed to at least `history` entries) and
+//!   `PUBLISH`es to the node-shared channel. `POST /publish` answers only after Redis
+//!   stored the message.
+//! - **Fan-out**: one Redis subscription per node (one shared channel). Each node keeps a
+//!   mirror of every topic it serves; a message from Redis becomes one `Arc<Message>` (its
+//!   SSE event and WebSocket frame encoded once) shared by all local subscribers. A mirror
+//!   accepts only the next sequence number: a gap, a new epoch or a reconnect to Redis is
+//!   first filled from the stream ([`SYNC_LUA`]), so local subscribers never see a gap, a
+//!   duplicate or a reordering.
+//! - **Reads** (`since`, `Last-Event-ID`, short and long polls) first bring the mirror up to
+//!   Redis' head (one round trip), so a publish acknowledged on node A is readable on node B.
+//! - **Failures**: Redis unreachable → publishes fail with [`HubError::Unavailable`] (503 +
+//!   `Retry-After`) within [`RedisConfig::command_timeout`]; subscribers stay connected; the
+//!   node reconnects with backoff capped at 1 s and catches up from the streams.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use pushwire_redis::{RedisConfig, RedisHub};
+//! use pushwire_server::{Config, Server, shutdown_signal};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let cfg = Config::default();
+//!     let hub = RedisHub::start(RedisConfig::new("redis://127.0.0.1:6379/0", cfg.history))?;
+//!     let listener = tokio::net::TcpListener::bind(cfg.addr).await?;
+//!     Server::new(cfg).with_hub(hub).run(listener, shutdown_signal()).await?;
+//!     Ok(())
+//! }
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod mirror;
+mod wire;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use pushwire_poll::{Cursor, Epoch};
+use pushwire_server::hub::{
+    Batch, Hub, HubError, HubFuture, HubHealth, Message, Payload, QueueLimits, Subscription,
+};
+use redis::aio::ConnectionManager;
+
+use crate::mirror::{Mirror, lock};
+
+/// The publish script. `KEYS[1]` the topic's meta hash (`e` epoch, `s` last seq),
+/// `KEYS[2]` its stream; `ARGV`: fresh epoch, payload, kind (`t`/`b`), history, channel,
+/// topic. Returns `{epoch, seq}`.
+///
+/// A missing meta hash means a new topic or a Redis that lost it: a fresh epoch starts (the
+/// stream is dropped with it), so a sequence number is never reused within an epoch. Stream
+/// entry ids are `SEQ-1`, so `XRANGE` addresses messages by sequence number.
+pub const PUBLISH_LUA: &str = r#"
+local e = redis.call('HGET', KEYS[1], 'e')
+if not e then
+  e = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', e, 's', 0)
+end
+local s = redis.call('HINCRBY', KEYS[1], 's', 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], s .. '-1', 'd', ARGV[2], 'k', ARGV[3])
+redis.call('PUBLISH', ARGV[5], ARGV[3] .. ' ' .. e .. '-' .. s .. ' ' .. ARGV[6] .. '\n' .. ARGV[2])
+return {e, s}
+"#;
+
+/// The catch-up script. `KEYS` as [`PUBLISH_LUA`]; `ARGV`: fresh epoch (used only if the
+/// topic is missing: reading a topic fixes its epoch, so `E-0` cursors handed out before the
+/// first publish stay valid), the mirror's epoch, the mirror's head, the most entries to
+/// return. Returns `{epoch, seq, seq1, kind1, data1, ...}`: the newest entries after the
+/// mirror's head (all of the newest if the epoch differs), one consistent snapshot.
+pub const SYNC_LUA: &str = r#"
+local e = redis.call('HGET', KEYS[1], 'e')
+if not e then
+  e = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', e, 's', 0)
+end
+local s = tonumber(redis.call('HGET', KEYS[1], 's'))
+local from = tonumber(ARGV[3]) + 1
+if e ~= ARGV[2] then from = 1 end
+local max = tonumber(ARGV[4])
+if s - from + 1 > max then from = s - max + 1 end
+local out = {e, tostring(s)}
+if from <= s then
+  local r = redis.call('XRANGE', KEYS[2], tostring(from), tostring(s))
+  for _, entry in ipairs(r) do
+    local seq = string.match(entry[1], '^(%d+)')
+    local d, k = '', 'b'
+    local f = entry[2]
+    for i = 1, #f, 2 do
+      if f[i] == 'd' then d = f[i + 1] elseif f[i] == 'k' then k = f[i + 1] end
+    end
+    table.insert(out, seq)
+    table.insert(out, k)
+    table.insert(out, d)
+  end
+end
+return out
+"#;
+
+/// Why a [`RedisHub`] could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisHubError {
+    /// The URL is not a usable `redis://HOST:PORT/DB` URL.
+    #[error("invalid redis url")]
+    Url,
+    /// A limit in [`RedisConfig`] is zero or too small.
+    #[error("invalid redis hub limit: {0}")]
+    Limit(&'static str),
+}
+
+/// Settings of a [`RedisHub`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RedisConfig {
+    /// `redis://[:PASSWORD@]HOST:PORT/DB`.
+    pub url: String,
+    /// Messages kept per topic: the stream is trimmed to at least this many (`XADD MAXLEN ~`),
+    /// and each node's mirror keeps exactly this many. Default 1024 (`--history`). Bounds
+    /// Redis memory and each node's memory per topic.
+    pub history: usize,
+    /// Topics mirrored per node at most (idle ones are dropped first). Default 10,000.
+    /// Stops a client that invents topic names from growing a node without bound.
+    pub max_topics: usize,
+    /// Key and channel prefix, so several deployments can share one Redis. Default `pw`.
+    pub prefix: String,
+    /// Longest wait for one Redis command before the call fails with
+    /// [`HubError::Unavailable`]. Default 2 s (the contract: 503 within 5 s).
+    pub command_timeout: Duration,
+    /// Longest pause between two reconnect attempts. Default 1 s.
+    pub max_backoff: Duration,
+}
+
+impl RedisConfig {
+    /// Defaults with the given URL and history.
+    pub fn new(url: impl Into<String>, history: usize) -> RedisConfig {
+        RedisConfig {
+            url: url.into(),
+            history,
+            max_topics: 10_000,
+            prefix: "pw".into(),
+            command_timeout: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(1),
+        }
+    }
+
+    /// Checks every limit.
+    pub fn validate(&self) -> Result<(), RedisHubError> {
+        if self.history == 0 {
+            return Err(RedisHubError::Limit("history"));
+        }
+        if self.max_topics == 0 {
+            return Err(RedisHubError::Limit("max_topics"));
+        }
+        if self.command_timeout.is_zero() || self.command_timeout > Duration::from_secs(4) {
+            return Err(RedisHubError::Limit("command_timeout"));
+        }
+        if self.max_backoff.is_zero() {
+            return Err(RedisHubError::Limit("max_backoff"));
+        }
+        if !(self.url.starts_with("redis://") || self.url.starts_with("redis+unix://")) {
+            return Err(RedisHubError::Url);
+        }
+        Ok(())
+    }
+}
+
+/// The Redis-backed [`Hub`]. See the crate docs.
+pub struct RedisHub {
+    cfg: RedisConfig,
+    client: redis::Client,
+    conn: ConnectionManager,
+    publish: redis::Script,
+    sync: redis::Script,
+    channel: String,
+    mirrors: Mutex<HashMap<Arc<str>, Arc<Mirror>>>,
+    up: AtomicBool,
+    published: AtomicU64,
+    slow: Arc<AtomicU64>,
+    stop: tokio::sync::Notify,
+}
+
+impl std::fmt::Debug for RedisHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisHub")
+            .field("channel", &self.channel)
+            .field("up", &self.up.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisHub {
+    /// Starts a hub: returns at once, whether or not Redis is reachable, and spawns the
+    /// node's one subscription task (on the current tokio runtime), which connects, retries
+    /// with backoff capped at [`RedisConfig::max_backoff`], and catches every mirror up after
+    /// each (re)connect. Dropping every `Arc` of the hub ends the task.
+    pub fn start(cfg: RedisConfig) -> Result<Arc<RedisHub>, RedisHubError> {
+        cfg.validate()?;
+        let client = redis::Client::open(cfg.url.as_str()).map_err(|_| RedisHubError::Url)?;
+        let mcfg = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(cfg.command_timeout))
+            .set_response_timeout(Some(cfg.command_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(cfg.max_backoff);
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), mcfg)
+            .map_err(|_| RedisHubError::Url)?;
+        let hub = Arc::new(RedisHub {
+            channel: format!("{}:pub", cfg.prefix),
+            client,
+            conn,
+            publish: redis::Script::new(PUBLISH_LUA),
+            sync: redis::Script::new(SYNC_LUA),
+            mirrors: Mutex::new(HashMap::new()),
+            up: AtomicBool::new(false),
+            published: AtomicU64::new(0),
+            slow: Arc::new(AtomicU64::new(0)),
+            stop: tokio::sync::Notify::new(),
+            cfg,
+        });
+        tokio::spawn(subscription_task(Arc::downgrade(&hub)));
+        Ok(hub)
+    }
+
+    /// Whether the node's subscription to Redis is up (what `/healthz` reports).
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    /// Stops the subscription task (the hub answers 503 to publishes afterwards only if Redis
+    /// is unreachable; commands still work).
+    pub fn shutdown(&self) {
+        self.stop.notify_one();
+    }
+
+    fn keys(&self, topic: &str) -> (String, String) {
+        (
+            format!("{}:t:{topic}:m", self.cfg.prefix),
+            format!("{}:t:{topic}:s", self.cfg.prefix),
+        )
+    }
+
+    /// The node's mirror of `topic`, created (empty, not yet synced) if needed.
+    fn mirror(&self, topic: &str) -> Result<Arc<Mirror>, HubError> {
+        let mut mirrors = lock(&self.mirrors);
+        if let Some(m) = mirrors.get(topic) {
+            return Ok(m.clone());
+        }
+        if mirrors.len() >= self.cfg.max_topics {
+            let victim = mirrors
+                .iter()
+                .filter(|(_, m)| Arc::strong_count(m) == 1 && m.is_idle())
+                .min_by_key(|(_, m)| m.last_used())
+                .map(|(k, _)| k.clone());
+            match victim {
+                Some(k) => {
+                    mirrors.remove(&k);
+                }
+                None => return Err(HubError::TooManyTopics),
+            }
+        }
+        let m = Arc::new(Mirror::new(self.cfg.history, self.slow.clone()));
+        mirrors.insert(topic.into(), m.clone());
+        Ok(m)
+    }
+
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        inv: redis::ScriptInvocation<'_>,
+    ) -> Result<T, HubError> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(self.cfg.command_timeout, inv.invoke_async(&mut conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            _ => Err(HubError::Unavailable),
+        }
+    }
+
+    /// Brings `topic`'s mirror up to Redis' head: one script call, then the missing entries
+    /// inserted in order. Creates the topic's epoch in Redis if it has none.
+    async fn sync(&self, topic: &str, m: &Mirror) -> Result<(), HubError> {
+        let (epoch, head) = m.position();
+        let (meta, stream) = self.keys(topic);
+        let mut inv = self.sync.prepare_invoke();
+        inv.key(&meta)
+            .key(&stream)
+            .arg(Epoch::random().as_str())
+            .arg(epoch.map_or_else(|| "-".to_string(), |e| e.as_str().to_string()))
+            .arg(head)
+            .arg(self.cfg.history);
+        let v: redis::Value = self.run(inv).await?;
+        let snap = wire::Snapshot::parse(v).ok_or(HubError::Unavailable)?;
+        m.apply(snap);
+        Ok(())
+    }
+
+    /// Sync before serving a read; with Redis down, a mirror that was synced before serves
+    /// what it has (subscribers stay connected), a never-synced one cannot answer.
+    async fn synced(&self, topic: &str) -> Result<Arc<Mirror>, HubError> {
+        let m = self.mirror(topic)?;
+        match self.sync(topic, &m).await {
+            Ok(()) => Ok(m),
+            Err(e) if m.position().0.is_none() => Err(e),
+            Err(_) => Ok(m),
+        }
+    }
+
+    async fn publish_impl(&self, topic: &str, payload: Payload) -> Result<Arc<Message>, HubError> {
+        let m = self.mirror(topic)?;
+        let (meta, stream) = self.keys(topic);
+        let kind = wire::kind_tag(payload.kind);
+        let mut inv = self.publish.prepare_invoke();
+        inv.key(&meta)
+            .key(&stream)
+            .arg(Epoch::random().as_str())
+            .arg(&payload.data[..])
+            .arg(kind)
+            .arg(self.cfg.history)
+            .arg(&self.channel)
+            .arg(topic);
+        let (e, s): (String, u64) = self.run(inv).await?;
+        let epoch = Epoch::new(&e).map_err(|_| HubError::Unavailable)?;
+        self.published.fetch_add(1, Ordering::Relaxed);
+        let msg = Arc::new(Message::new(epoch, s, payload));
+        if !m.offer(&msg) {
+            // Behind (another node's messages not yet seen) or never synced: catch up from
+            // the stream, which holds this message too. Redis stored it: the answer is 200
+            // even if this catch-up fails (the subscription task repairs the mirror).
+            let _ = self.sync(topic, &m).await;
+        }
+        Ok(msg)
+    }
+
+    async fn wait_impl(
+        &self,
+        topic: &str,
+        since: Cursor,
+        max: usize,
+        deadline: Instant,
+    ) -> Result<Batch, HubError> {
+        let m = self.synced(topic).await?;
+        m.wait(since, max, deadline).await
+    }
+
+    /// One message from the shared channel: offered to its topic's mirror if this node has
+    /// one; anything out of order triggers a catch-up from the stream.
+    async fn on_message(&self, payload: &[u8]) {
+        let Some(msg) = wire::Live::parse(payload) else {
+            return;
+        };
+        let m = lock(&self.mirrors).get(msg.topic).cloned();
+        let Some(m) = m else { return };
+        let message = Arc::new(Message::new(
+            msg.id.epoch,
+            msg.id.seq,
+            Payload::new(Bytes::copy_from_slice(msg.data), msg.kind),
+        ));
+        if !m.offer(&message) {
+            let _ = self.sync(msg.topic, &m).await;
+        }
+    }
+
+    async fn sync_all(&self) {
+        let all: Vec<(Arc<str>, Arc<Mirror>)> = lock(&self.mirrors)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (topic, m) in all {
+            let _ = self.sync(&topic, &m).await;
+        }
+    }
+}
+
+/// The node's one subscription: connect, subscribe, catch every mirror up, then feed live
+/// messages; on any failure mark Redis down and retry with backoff capped at `max_backoff`.
+async fn subscription_task(hub: std::sync::Weak<RedisHub>) {
+    let mut backoff = Duration::from_millis(50);
+    let mut said_down = false;
+    loop {
+        let Some(h) = hub.upgrade() else { return };
+        let attempt = async {
+            let mut ps = h.client.get_async_pubsub().await?;
+            ps.subscribe(&h.channel).await?;
+            Ok::<_, redis::RedisError>(ps)
+        };
+        let connected = tokio::time::timeout(h.cfg.command_timeout, attempt).await;
+        let ps = match connected {
+            Ok(Ok(ps)) => ps,
+            other => {
+                h.up.store(false, Ordering::Release);
+                if !said_down {
+                    let why = match other {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => "timed out".into(),
+                    };
+                    eprintln!("pushwire-redis: redis unreachable ({why}); retrying");
+                    said_down = true;
+                }
+                let max = h.cfg.max_backoff;
+                drop(h);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(max);
+                continue;
+            }
+        };
+        let mut stream = ps.into_on_message();
+        // Subscribed first, then caught up: a message published in between arrives live and
+        // is either appended or found already present, never lost.
+        h.up.store(true, Ordering::Release);
+        h.sync_all().await;
+        if said_down {
+            eprintln!("pushwire-redis: redis reachable again; caught up");
+            said_down = false;
+        }
+        backoff = Duration::from_millis(50);
+        loop {
+            tokio::select! {
+                msg = stream.next() => match msg {
+                    Some(msg) => h.on_message(msg.get_payload_bytes()).await,
+                    None => break,
+                },
+                _ = h.stop.notified() => return,
+            }
+        }
+        h.up.store(false, Ordering::Release);
+        eprintln!("pushwire-redis: lost the redis subscription; reconnecting");
+    }
+}
+
+impl Hub for RedisHub {
+    fn publish<'a>(&'a self, topic: &'a str, payload: Payload) -> HubFuture<'a, Arc<Message>> {
+        Box::pin(self.publish_impl(topic, payload))
+    }
+
+    fn read<'a>(&'a self, topic: &'a str, since: Cursor, max: usize) -> HubFuture<'a, Batch> {
+        Box::pin(async move {
+            let m = self.synced(topic).await?;
+            m.read(since, max)
+        })
+    }
+
+    fn wait<'a>(
+        &'a self,
+        topic: &'a str,
+        since: Cursor,
+        max: usize,
+        deadline: Instant,
+    ) -> HubFuture<'a, Batch> {
+        Box::pin(self.wait_impl(topic, since, max, deadline))
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        topic: &'a str,
+        since: Cursor,
+        limits: QueueLimits,
+    ) -> HubFuture<'a, Subscription> {
+        Box::pin(async move {
+            let m = self.synced(topic).await?;
+            m.subscribe(since, limits)
+        })
+    }
+
+    fn health(&self) -> HubHealth {
+        let mirrors = lock(&self.mirrors);
+        HubHealth {
+            kind: "redis",
+            backend: Some(if self.is_up() { "up" } else { "down" }),
+            topics: mirrors.len(),
+            subscribers: mirrors.values().map(|m| m.subscriber_count()).sum(),
+            slow_disconnects: self.slow.load(Ordering::Relaxed),
+            published: self.published.load(Ordering::Relaxed),
+        }
+    }
+}
