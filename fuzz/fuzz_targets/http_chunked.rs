@@ -15,8 +15,7 @@ use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use pushwire_fuzz::{BYTEWISE_MAX, Input, small_limit, split_at};
 use pushwire_http::{
-    BodyChunk, BodyDecoder, BodyKind, CapacityError, Error, Limits, encode_chunk,
-    encode_last_chunk,
+    BodyChunk, BodyDecoder, BodyKind, CapacityError, Error, Limits, encode_chunk, encode_last_chunk,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,7 +69,11 @@ fn decode<'a>(limits: &Limits, pieces: impl IntoIterator<Item = &'a [u8]>) -> Tr
     }
     // Leftover = bytes of later pieces too (a connection would keep them for the next head).
     let leftover = buf.to_vec();
-    Transcript { data, end, leftover }
+    Transcript {
+        data,
+        end,
+        leftover,
+    }
 }
 
 fn limits(cfg: [u8; 4]) -> Limits {
@@ -101,7 +104,10 @@ fuzz_target!(|raw: &[u8]| {
         let whole = decode(&limits, [data]);
         let consumed = (whole.end == Ok(true)).then(|| data.len() - whole.leftover.len());
         if let Some(c) = consumed {
-            assert!(data[..c].ends_with(b"\r\n"), "a chunked body ends with CRLF");
+            assert!(
+                data[..c].ends_with(b"\r\n"),
+                "a chunked body ends with CRLF"
+            );
         }
         let whole = normalise(whole, data, consumed);
         let split = normalise(decode(&limits, input.pieces()), data, consumed);
@@ -120,10 +126,17 @@ fuzz_target!(|raw: &[u8]| {
         let expect: Vec<u8> = chunks.concat();
         let too_big = expect.len() as u64 > limits.max_body;
         // Cut the encoding at the same positions, scaled into its length.
-        let cuts: Vec<usize> = input.cuts.iter().map(|c| c * 7 % (wire.len() + 1)).collect();
+        let cuts: Vec<usize> = input
+            .cuts
+            .iter()
+            .map(|c| c * 7 % (wire.len() + 1))
+            .collect();
         let mut cuts = cuts;
         cuts.sort_unstable();
-        for t in [decode(&limits, [&wire[..]]), decode(&limits, split_at(&wire, &cuts))] {
+        for t in [
+            decode(&limits, [&wire[..]]),
+            decode(&limits, split_at(&wire, &cuts)),
+        ] {
             if too_big {
                 assert_eq!(t.end, Err(CapacityError::BodyTooLarge.into()));
                 assert!(t.data.len() < expect.len());

@@ -74,11 +74,16 @@ fuzz_target!(|case: Case| {
             m
         }
         Err(e) => {
-            assert!(!is_token(&case.method), "token method {:?} refused: {e}", case.method);
+            assert!(
+                !is_token(&case.method),
+                "token method {:?} refused: {e}",
+                case.method
+            );
             Method::Get
         }
     };
-    let target_ok = !case.target.is_empty() && case.target.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    let target_ok =
+        !case.target.is_empty() && case.target.bytes().all(|b| (0x21..=0x7e).contains(&b));
     let head = match RequestHead::new(method.clone(), case.target.clone()) {
         Ok(h) => {
             assert!(target_ok, "target {:?} accepted", case.target);
@@ -90,7 +95,10 @@ fuzz_target!(|case: Case| {
         }
     };
     let host_ok = !case.host.is_empty()
-        && case.host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(&b));
+        && case
+            .host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(&b));
     if let (Some(mut head), true) = (head, host_ok) {
         head = head.header("Host", &case.host).expect("valid host");
         for (name, value) in case.fields.iter().take(32) {
@@ -125,13 +133,18 @@ fuzz_target!(|case: Case| {
         if cut < wire.len() {
             assert_eq!(p.parse_request(&wire[..cut]), Ok(Status::Partial));
         }
-        assert_eq!(p.parse_request(&wire), Ok(Status::Complete((req, wire.len()))));
+        assert_eq!(
+            p.parse_request(&wire),
+            Ok(Status::Complete((req, wire.len())))
+        );
     }
 
     // ---- response ----
     let mut res = ResponseHead::new(case.status);
     if let Some(r) = &case.reason {
-        let ok = r.bytes().all(|b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80);
+        let ok = r
+            .bytes()
+            .all(|b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80);
         match res.clone().reason(r.clone()) {
             Ok(h) => {
                 assert!(ok, "reason {r:?} accepted");
@@ -149,7 +162,11 @@ fuzz_target!(|case: Case| {
     match encode_response_head(&res, &mut wire) {
         Ok(()) => assert!((100..=999).contains(&case.status)),
         Err(_) => {
-            assert!(!(100..=999).contains(&case.status), "status {} refused", case.status);
+            assert!(
+                !(100..=999).contains(&case.status),
+                "status {} refused",
+                case.status
+            );
             return;
         }
     }
@@ -163,7 +180,7 @@ fuzz_target!(|case: Case| {
     assert_eq!(back.status, case.status);
     assert_eq!(back.version, Version::Http11);
     let reason = res.reason.as_deref().unwrap_or(reason_phrase(case.status));
-    if !(OPEN_F2_NON_ASCII_REASON && !reason.is_ascii()) {
+    if !OPEN_F2_NON_ASCII_REASON || reason.is_ascii() {
         assert_eq!(back.reason, reason, "reason phrase");
     }
     assert_eq!(back.headers, res.headers);

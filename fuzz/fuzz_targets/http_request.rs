@@ -101,14 +101,18 @@ impl Conn {
                     }
                     Ok(Status::Complete((req, n))) => {
                         assert!(n > 0 && n <= self.buf.len());
-                        assert!(n <= self.limits.max_head_bytes, "head of {n} bytes accepted");
+                        assert!(
+                            n <= self.limits.max_head_bytes,
+                            "head of {n} bytes accepted"
+                        );
                         check_request(&req, &self.limits);
                         self.buf.advance(n);
                         self.requests += 1;
                         match request_body_kind(&req) {
                             Ok(kind) => {
                                 self.events.push(Event::Head(Box::new(req), kind));
-                                self.state = State::Body(BodyDecoder::new(kind, &self.limits), kind);
+                                self.state =
+                                    State::Body(BodyDecoder::new(kind, &self.limits), kind);
                             }
                             Err(e) => self.fail(e),
                         }
@@ -129,14 +133,18 @@ impl Conn {
                         if let BodyKind::Length(n) = kind {
                             assert_eq!(self.body.len() as u64, *n);
                         }
-                        self.events.push(Event::Body(std::mem::take(&mut self.body)));
+                        self.events
+                            .push(Event::Body(std::mem::take(&mut self.body)));
                         self.state = State::Head;
                         if self.requests >= MAX_REQUESTS {
                             self.done = true;
                         }
                     }
                     Ok(None) => {
-                        assert!(self.buf.is_empty(), "decoder wants more with bytes buffered");
+                        assert!(
+                            self.buf.is_empty(),
+                            "decoder wants more with bytes buffered"
+                        );
                         return;
                     }
                     Err(e) => {
@@ -159,9 +167,9 @@ impl Conn {
                     }
                 }
                 State::Body(dec, _) => match dec.decode_eof(&mut self.buf) {
-                    Ok(Some(BodyChunk::End)) => {
-                        self.events.push(Event::Body(std::mem::take(&mut self.body)))
-                    }
+                    Ok(Some(BodyChunk::End)) => self
+                        .events
+                        .push(Event::Body(std::mem::take(&mut self.body))),
                     Ok(other) => panic!("decode_eof on an empty buffer gave {other:?}"),
                     Err(e) => {
                         check_status(&e);
@@ -193,14 +201,26 @@ fn check_request(req: &Request, limits: &Limits) {
     let m = req.method.as_str();
     assert!(!m.is_empty() && m.bytes().all(is_tchar), "method {m:?}");
     let t = req.target.as_bytes();
-    assert!(!t.is_empty() && t.len() <= limits.max_uri_len, "target len {}", t.len());
+    assert!(
+        !t.is_empty() && t.len() <= limits.max_uri_len,
+        "target len {}",
+        t.len()
+    );
     assert!(t.iter().all(|&b| b > 0x20 && b != 0x7f), "target {t:?}");
-    assert!(OPEN_F1_NON_ASCII_TARGET || t.is_ascii(), "non-ASCII target {t:?} (F1)");
+    assert!(
+        OPEN_F1_NON_ASCII_TARGET || t.is_ascii(),
+        "non-ASCII target {t:?} (F1)"
+    );
     assert!(req.headers.len() <= limits.max_headers);
     for (name, value) in req.headers.iter() {
-        assert!(!name.is_empty() && name.bytes().all(is_tchar), "name {name:?}");
         assert!(
-            value.iter().all(|&b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80),
+            !name.is_empty() && name.bytes().all(is_tchar),
+            "name {name:?}"
+        );
+        assert!(
+            value
+                .iter()
+                .all(|&b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80),
             "value {value:?}"
         );
         assert!(!value.starts_with(b" ") && !value.starts_with(b"\t"));
@@ -213,7 +233,11 @@ fn check_request(req: &Request, limits: &Limits) {
     }
     // The helpers never panic on what the parser accepted.
     let _ = (req.path(), req.query(), req.host(), req.keep_alive());
-    let _ = (req.is_upgrade(), req.is_upgrade_to("websocket"), req.expects_continue());
+    let _ = (
+        req.is_upgrade(),
+        req.is_upgrade_to("websocket"),
+        req.expects_continue(),
+    );
     for (k, v) in req.query_pairs().take(64) {
         let _ = (k.len(), v.len());
     }
@@ -229,8 +253,12 @@ fn roundtrip(req: &Request) {
     if OPEN_F1_NON_ASCII_TARGET && !req.target.is_ascii() {
         return;
     }
-    let mut head = RequestHead::new(req.method.clone(), req.target.clone())
-        .unwrap_or_else(|e| panic!("accepted target {:?} refused by the encoder: {e}", req.target));
+    let mut head = RequestHead::new(req.method.clone(), req.target.clone()).unwrap_or_else(|e| {
+        panic!(
+            "accepted target {:?} refused by the encoder: {e}",
+            req.target
+        )
+    });
     for (name, value) in req.headers.iter() {
         head = head
             .header(name, value)

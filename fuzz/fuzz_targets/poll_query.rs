@@ -86,12 +86,18 @@ fn check_query(query: &str, limits: [u8; 4]) {
     for kind in [PollKind::Short, PollKind::Long] {
         match PollRequest::parse(&req, kind, &cfg) {
             Ok(p) => {
-                assert!(pushwire_poll::request::validate_topic(&p.topic).is_ok(), "{p:?}");
+                assert!(
+                    pushwire_poll::request::validate_topic(&p.topic).is_ok(),
+                    "{p:?}"
+                );
                 match req.query_param("topic") {
                     Some(t) => assert_eq!(*t, p.topic),
                     None => assert_eq!(p.topic, "default"),
                 }
-                assert_eq!(Ok(p.cursor), Cursor::parse(req.query_param("since").as_deref()));
+                assert_eq!(
+                    Ok(p.cursor),
+                    Cursor::parse(req.query_param("since").as_deref())
+                );
                 assert!((1..=cfg.max_batch).contains(&p.max), "max {}", p.max);
                 match kind {
                     PollKind::Short => assert!(p.timeout.is_zero()),
@@ -155,7 +161,7 @@ fuzz_target!(|case: Case| {
                 let id = log.append(Bytes::copy_from_slice(data));
                 all.push(Bytes::copy_from_slice(data));
                 assert_eq!(id, Id::new(epoch, all.len() as u64));
-                assert!(log.len() <= cfg.history && log.len() >= 1);
+                assert!(log.len() <= cfg.history && !log.is_empty());
                 assert!(log.len() == 1 || log.retained_bytes() <= cfg.history_bytes);
             }
             Op::Read(spec, max) => {
@@ -210,8 +216,14 @@ fn check_batch(log: &Log, cursor: &Cursor, max: usize, b: &Batch, all: &[Bytes],
     assert_eq!(b.missed, missed, "missed flag for {cursor:?}");
     match b.messages.first() {
         Some(m) => assert_eq!(m.id.seq, after + 1, "first message after {after}"),
-        None => assert!(max == 0 || after >= head, "empty batch with messages after {after}"),
+        None => assert!(
+            max == 0 || after >= head,
+            "empty batch with messages after {after}"
+        ),
     }
-    let next = b.messages.last().map_or(Id::new(log.epoch(), after), |m| m.id);
+    let next = b
+        .messages
+        .last()
+        .map_or(Id::new(log.epoch(), after), |m| m.id);
     assert_eq!(b.next, next);
 }

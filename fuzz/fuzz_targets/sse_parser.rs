@@ -46,7 +46,11 @@ fn drain(p: &mut EventParser, items: &mut Vec<Result<Item, Error>>, cfg: &Config
 fn check_item(item: &Item, cfg: &Config) {
     match item {
         Item::Event(ev) => {
-            assert!(ev.data.len() < cfg.max_event_data, "data {} bytes", ev.data.len());
+            assert!(
+                ev.data.len() < cfg.max_event_data,
+                "data {} bytes",
+                ev.data.len()
+            );
             assert!(ev.event_type.len() <= cfg.max_event_type_len || &*ev.event_type == "message");
             assert!(!ev.event_type.is_empty());
             assert!(ev.last_event_id.len() <= cfg.max_id_len);
@@ -91,7 +95,11 @@ fn reference(data: &[u8]) -> Vec<Item> {
     let mut rest = text;
     while let Some(i) = rest.find(['\r', '\n']) {
         lines.push(&rest[..i]);
-        rest = if rest[i..].starts_with("\r\n") { &rest[i + 2..] } else { &rest[i + 1..] };
+        rest = if rest[i..].starts_with("\r\n") {
+            &rest[i + 2..]
+        } else {
+            &rest[i + 1..]
+        };
     }
     // `rest` has no line end: discarded at EOF.
     let (mut data_buf, mut type_buf, mut id_buf) = (String::new(), String::new(), String::new());
@@ -109,7 +117,11 @@ fn reference(data: &[u8]) -> Vec<Item> {
                 continue;
             }
             data_buf.pop();
-            let ty = if type_buf.is_empty() { "message" } else { &type_buf };
+            let ty = if type_buf.is_empty() {
+                "message"
+            } else {
+                &type_buf
+            };
             out.push(Item::Event(pushwire_sse::MessageEvent {
                 event_type: ty.into(),
                 data: std::mem::take(&mut data_buf),

@@ -43,7 +43,11 @@ fn lines(s: &str) -> Vec<String> {
     let mut rest = s;
     while let Some(i) = rest.find(['\r', '\n']) {
         out.push(rest[..i].to_owned());
-        rest = if rest[i..].starts_with("\r\n") { &rest[i + 2..] } else { &rest[i + 1..] };
+        rest = if rest[i..].starts_with("\r\n") {
+            &rest[i + 2..]
+        } else {
+            &rest[i + 1..]
+        };
     }
     out.push(rest.to_owned());
     out
@@ -55,7 +59,12 @@ fuzz_target!(|case: Case| {
     let mut last_id = String::new();
     for block in case.blocks.iter().take(64) {
         match block {
-            Block::Event { id, event, data, retry_ms } => {
+            Block::Event {
+                id,
+                event,
+                data,
+                retry_ms,
+            } => {
                 let mut ev = match data {
                     Some(d) => Event::new(d.clone()),
                     None => Event::empty(),
@@ -121,7 +130,11 @@ fuzz_target!(|case: Case| {
             }
         }
     }
-    let mut cuts: Vec<usize> = case.cuts.iter().map(|&c| usize::from(c) % (wire.len() + 1)).collect();
+    let mut cuts: Vec<usize> = case
+        .cuts
+        .iter()
+        .map(|&c| usize::from(c) % (wire.len() + 1))
+        .collect();
     cuts.sort_unstable();
     let mut p = EventParser::new();
     let mut got = Vec::new();

@@ -87,7 +87,10 @@ fn theirs(data: &[u8], max_frame: usize, max_message: usize) -> (Vec<WsMsg>, End
     let cfg = WebSocketConfig::default()
         .max_frame_size(Some(max_frame))
         .max_message_size(Some(max_message));
-    let peer = Peer { input: data.to_vec(), pos: 0 };
+    let peer = Peer {
+        input: data.to_vec(),
+        pos: 0,
+    };
     let mut ws = WebSocket::from_raw_socket(peer, TRole::Server, Some(cfg));
     let mut out = Vec::new();
     loop {
@@ -98,7 +101,8 @@ fn theirs(data: &[u8], max_frame: usize, max_message: usize) -> (Vec<WsMsg>, End
                 tungstenite::Message::Ping(b) => WsMsg::Ping(b.to_vec()),
                 tungstenite::Message::Pong(b) => WsMsg::Pong(b.to_vec()),
                 tungstenite::Message::Close(c) => {
-                    let m = WsMsg::Close(c.map(|c| (u16::from(c.code), c.reason.as_bytes().to_vec())));
+                    let m =
+                        WsMsg::Close(c.map(|c| (u16::from(c.code), c.reason.as_bytes().to_vec())));
                     out.push(m);
                     // Nothing after a close frame counts (§5.5.1); tungstenite's next read
                     // would report the closed connection.
@@ -130,14 +134,18 @@ fn walk(data: &[u8]) -> (bool, bool) {
     let mut non_minimal_control = false;
     while pos < data.len() {
         let rest = &data[pos..];
-        let Some(&b1) = rest.get(1) else { return (false, non_minimal_control) };
+        let Some(&b1) = rest.get(1) else {
+            return (false, non_minimal_control);
+        };
         let ext = match b1 & 0x7f {
             126 => 2,
             127 => 8,
             _ => 0,
         };
         let hlen = 2 + ext + if b1 & 0x80 != 0 { 4 } else { 0 };
-        let Some(len_bytes) = rest.get(2..2 + ext) else { return (false, non_minimal_control) };
+        let Some(len_bytes) = rest.get(2..2 + ext) else {
+            return (false, non_minimal_control);
+        };
         let len = match len_bytes {
             [a, b] => u64::from(u16::from_be_bytes([*a, *b])),
             [..] if ext == 8 => len_bytes.iter().fold(0u64, |n, &b| (n << 8) | u64::from(b)),
@@ -163,7 +171,9 @@ fuzz_target!(|raw: &[u8]| {
     let input = Input::parse(raw);
     let max_frame = small_limit(input.cfg[0], 16 << 20, 0, 200);
     let max_message = small_limit(input.cfg[1], 64 << 20, 0, 400).max(max_frame);
-    let cfg = Config::default().with_max_frame(max_frame).with_max_message(max_message);
+    let cfg = Config::default()
+        .with_max_frame(max_frame)
+        .with_max_message(max_message);
     let data = input.data;
 
     let (mut our_msgs, our_end, our_err) = ours(data, &cfg);
@@ -201,7 +211,10 @@ fuzz_target!(|raw: &[u8]| {
         return;
     }
 
-    assert_eq!(our_msgs, their_msgs, "messages differ (we end {our_end:?} {our_err:?}, tungstenite {their_end:?})");
+    assert_eq!(
+        our_msgs, their_msgs,
+        "messages differ (we end {our_end:?} {our_err:?}, tungstenite {their_end:?})"
+    );
     match (&our_end, &their_end) {
         (a, b) if a == b => {}
         // Fail fast on an incomplete frame: we failed, tungstenite waits for the rest.

@@ -52,11 +52,16 @@ fn elements<'a>(h: &'a Headers, name: &'a str) -> Vec<&'a [u8]> {
 }
 
 fn lists(h: &Headers, name: &str, token: &str) -> bool {
-    elements(h, name).iter().any(|e| e.eq_ignore_ascii_case(token.as_bytes()))
+    elements(h, name)
+        .iter()
+        .any(|e| e.eq_ignore_ascii_case(token.as_bytes()))
 }
 
 fn fields<'a>(h: &'a Headers, name: &'a str) -> Vec<&'a [u8]> {
-    h.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v).collect()
+    h.iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .collect()
 }
 
 /// 16 bytes in canonical base64: 21 free characters, one with the low 4 bits clear, `==`.
@@ -127,7 +132,13 @@ fn server(req: &Request) {
                 .find(|p| PROTOCOLS.contains(p));
             assert_eq!(acc.protocol.as_deref(), first_spoken);
             let sent: Vec<&[u8]> = fields(&res.headers, "sec-websocket-protocol");
-            assert_eq!(sent, first_spoken.map(str::as_bytes).into_iter().collect::<Vec<_>>());
+            assert_eq!(
+                sent,
+                first_spoken
+                    .map(str::as_bytes)
+                    .into_iter()
+                    .collect::<Vec<_>>()
+            );
             assert!(fields(&res.headers, "sec-websocket-extensions").is_empty());
         }
         Err(e) => {

@@ -55,14 +55,20 @@ fn to_message(m: &AMsg) -> Message {
 }
 
 fn receive_all(role: Role, wire: &[u8], cuts: &[u16]) -> Vec<WsMsg> {
-    let mut cuts: Vec<usize> = cuts.iter().map(|&c| usize::from(c) % (wire.len() + 1)).collect();
+    let mut cuts: Vec<usize> = cuts
+        .iter()
+        .map(|&c| usize::from(c) % (wire.len() + 1))
+        .collect();
     cuts.sort_unstable();
     let mut p = Protocol::new(role, &Config::default());
     let mut buf = BytesMut::new();
     let mut out = Vec::new();
     for piece in split_at(wire, &cuts) {
         buf.extend_from_slice(piece);
-        while let Some(m) = p.receive(&mut buf).unwrap_or_else(|e| panic!("{role:?} received {e:?}")) {
+        while let Some(m) = p
+            .receive(&mut buf)
+            .unwrap_or_else(|e| panic!("{role:?} received {e:?}"))
+        {
             out.push(ws_msg(&m));
         }
     }
@@ -93,7 +99,11 @@ fuzz_target!(|case: Case| {
             let ok = CloseCode(*code).is_sendable() && reason.len() <= 123;
             match sender.close(CloseCode(*code), reason, &mut wire) {
                 Ok(()) => {
-                    assert!(ok, "close {code} with a {}-byte reason was sent", reason.len());
+                    assert!(
+                        ok,
+                        "close {code} with a {}-byte reason was sent",
+                        reason.len()
+                    );
                     expect.push(WsMsg::Close(Some((*code, reason.as_bytes().to_vec()))));
                     // Nothing may be sent after a close frame.
                     assert!(sender.send(&Message::text("late"), &mut wire).is_err());
@@ -105,7 +115,11 @@ fuzz_target!(|case: Case| {
             Role::Client => Role::Server,
             Role::Server => Role::Client,
         };
-        assert_eq!(receive_all(receiver, &wire, &case.cuts), expect, "{sender_role:?} to peer");
+        assert_eq!(
+            receive_all(receiver, &wire, &case.cuts),
+            expect,
+            "{sender_role:?} to peer"
+        );
     }
 
     // ---- hand-fragmented, client to server ----
@@ -114,11 +128,18 @@ fuzz_target!(|case: Case| {
     for f in case.fragmented.iter().take(16) {
         // A text message must be valid UTF-8 as a whole; fragments may split characters.
         let payload = if f.text {
-            String::from_utf8_lossy(&f.payload).into_owned().into_bytes()
+            String::from_utf8_lossy(&f.payload)
+                .into_owned()
+                .into_bytes()
         } else {
             f.payload.clone()
         };
-        let mut cuts: Vec<usize> = f.cuts.iter().take(8).map(|&c| usize::from(c) % (payload.len() + 1)).collect();
+        let mut cuts: Vec<usize> = f
+            .cuts
+            .iter()
+            .take(8)
+            .map(|&c| usize::from(c) % (payload.len() + 1))
+            .collect();
         cuts.sort_unstable();
         let mut start = 0;
         let mut bounds: Vec<(usize, usize)> = Vec::new();
@@ -144,9 +165,17 @@ fuzz_target!(|case: Case| {
                 expect.push(WsMsg::Ping(payload[..payload.len().min(7)].to_vec()));
             }
         }
-        expect.push(if f.text { WsMsg::Text(payload) } else { WsMsg::Binary(payload) });
+        expect.push(if f.text {
+            WsMsg::Text(payload)
+        } else {
+            WsMsg::Binary(payload)
+        });
     }
-    assert_eq!(receive_all(Role::Server, &wire, &case.cuts), expect, "fragmented messages");
+    assert_eq!(
+        receive_all(Role::Server, &wire, &case.cuts),
+        expect,
+        "fragmented messages"
+    );
 
     // ---- shared (broadcast) frames, server to client ----
     let mut wire = BytesMut::new();
@@ -165,12 +194,19 @@ fuzz_target!(|case: Case| {
         }
     }
     if let Some((code, reason)) = &case.close {
-        let close = Message::Close(Some(CloseFrame { code: CloseCode(*code), reason: reason.as_str().into() }));
+        let close = Message::Close(Some(CloseFrame {
+            code: CloseCode(*code),
+            reason: reason.as_str().into(),
+        }));
         if let Ok(f) = SharedFrame::from_message(&close) {
             assert!(CloseCode(*code).is_sendable() && reason.len() <= 123);
             wire.extend_from_slice(f.as_bytes());
             expect.push(ws_msg(&close));
         }
     }
-    assert_eq!(receive_all(Role::Client, &wire, &case.cuts), expect, "shared frames");
+    assert_eq!(
+        receive_all(Role::Client, &wire, &case.cuts),
+        expect,
+        "shared frames"
+    );
 });

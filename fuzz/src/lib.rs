@@ -201,7 +201,16 @@ pub fn ws_reference(
                 return fail(out, 1009);
             }
         }
-        let key = if masked { [rest[hlen - 4], rest[hlen - 3], rest[hlen - 2], rest[hlen - 1]] } else { [0; 4] };
+        let key = if masked {
+            [
+                rest[hlen - 4],
+                rest[hlen - 3],
+                rest[hlen - 2],
+                rest[hlen - 1],
+            ]
+        } else {
+            [0; 4]
+        };
         let avail = (rest.len() - hlen).min(len as usize);
         let payload: Vec<u8> = rest[hlen..hlen + avail]
             .iter()
@@ -217,10 +226,10 @@ pub fn ws_reference(
         if !control && is_text {
             let mut so_far = partial.as_ref().map(|p| p.1.clone()).unwrap_or_default();
             so_far.extend_from_slice(&payload);
-            if let Err(e) = std::str::from_utf8(&so_far) {
-                if e.error_len().is_some() || (complete && fin) {
-                    return fail(out, 1007);
-                }
+            if let Err(e) = std::str::from_utf8(&so_far)
+                && (e.error_len().is_some() || (complete && fin))
+            {
+                return fail(out, 1007);
             }
         }
         if !complete {
@@ -253,7 +262,11 @@ pub fn ws_reference(
                 let (text, mut bytes) = partial.take().unwrap_or((opcode == 1, Vec::new()));
                 bytes.extend_from_slice(&payload);
                 if fin {
-                    out.push(if text { WsMsg::Text(bytes) } else { WsMsg::Binary(bytes) });
+                    out.push(if text {
+                        WsMsg::Text(bytes)
+                    } else {
+                        WsMsg::Binary(bytes)
+                    });
                 } else {
                     partial = Some((text, bytes));
                 }
@@ -287,7 +300,9 @@ pub fn ws_frame_target(raw: &[u8], role: pushwire_ws::frame::Role) {
     let d = Config::default();
     let max_frame = small_limit(input.cfg[0], d.max_frame, 0, 200);
     let max_message = small_limit(input.cfg[1], d.max_message, 0, 400).max(max_frame);
-    let cfg = Config::default().with_max_frame(max_frame).with_max_message(max_message);
+    let cfg = Config::default()
+        .with_max_frame(max_frame)
+        .with_max_message(max_message);
     let server = role == Role::Server;
     let data = input.data;
 
@@ -322,9 +337,18 @@ pub fn ws_frame_target(raw: &[u8], role: pushwire_ws::frame::Role) {
         out
     };
     let whole = frames(vec![data]);
-    assert_eq!(whole, frames(input.pieces()), "frames: whole vs split at {:?}", input.cuts);
+    assert_eq!(
+        whole,
+        frames(input.pieces()),
+        "frames: whole vs split at {:?}",
+        input.cuts
+    );
     if data.len() <= BYTEWISE_MAX {
-        assert_eq!(whole, frames(data.chunks(1).collect()), "frames: whole vs byte by byte");
+        assert_eq!(
+            whole,
+            frames(data.chunks(1).collect()),
+            "frames: whole vs byte by byte"
+        );
     }
 
     // ---- the message layer (sans-IO connection) ----
@@ -352,7 +376,11 @@ pub fn ws_frame_target(raw: &[u8], role: pushwire_ws::frame::Role) {
                     Ok(None) => continue 'feed,
                     Err(e) => {
                         assert!(proto.is_terminated());
-                        assert_eq!(proto.receive(&mut buf), Err(e.clone()), "errors are terminal");
+                        assert_eq!(
+                            proto.receive(&mut buf),
+                            Err(e.clone()),
+                            "errors are terminal"
+                        );
                         out.push(Err(e));
                         break 'feed;
                     }
@@ -374,7 +402,12 @@ pub fn ws_frame_target(raw: &[u8], role: pushwire_ws::frame::Role) {
     };
     let (msgs, sent) = run(vec![data]);
     let (m, s) = run(input.pieces());
-    assert_eq!((&msgs, &sent), (&m, &s), "messages: whole vs split at {:?}", input.cuts);
+    assert_eq!(
+        (&msgs, &sent),
+        (&m, &s),
+        "messages: whole vs split at {:?}",
+        input.cuts
+    );
     if data.len() <= BYTEWISE_MAX {
         let (m, s) = run(data.chunks(1).collect());
         assert_eq!((&msgs, &sent), (&m, &s), "messages: whole vs byte by byte");
@@ -382,7 +415,10 @@ pub fn ws_frame_target(raw: &[u8], role: pushwire_ws::frame::Role) {
 
     // ---- against the independent reading of RFC 6455 ----
     let (expect, end) = ws_reference(data, server, max_frame, max_message);
-    let got: Vec<WsMsg> = msgs.iter().filter_map(|m| m.as_ref().ok().cloned()).collect();
+    let got: Vec<WsMsg> = msgs
+        .iter()
+        .filter_map(|m| m.as_ref().ok().cloned())
+        .collect();
     assert_eq!(got, expect, "messages vs the RFC 6455 reference");
     let got_end = match msgs.last() {
         Some(Err(e)) => WsEnd::Fail(e.close_code().map_or(0, |c| c.0)),
@@ -396,7 +432,11 @@ pub fn ws_frame_target(raw: &[u8], role: pushwire_ws::frame::Role) {
     match (&end, expect.last()) {
         (WsEnd::Fail(code), _) => {
             let (_, p) = close_sent.expect("a failure sends a close frame");
-            assert_eq!(p.get(..2), Some(&code.to_be_bytes()[..]), "failure close code");
+            assert_eq!(
+                p.get(..2),
+                Some(&code.to_be_bytes()[..]),
+                "failure close code"
+            );
         }
         (_, Some(WsMsg::Close(c))) => {
             let (_, p) = close_sent.expect("a peer close is echoed");
@@ -412,7 +452,11 @@ pub fn ws_frame_target(raw: &[u8], role: pushwire_ws::frame::Role) {
                 WsMsg::Ping(p) => Some(p.clone()),
                 _ => None,
             });
-            assert_eq!(pong.map(|(_, p)| p.to_vec()), last_ping, "pong answers the last ping (last message {last:?})");
+            assert_eq!(
+                pong.map(|(_, p)| p.to_vec()),
+                last_ping,
+                "pong answers the last ping (last message {last:?})"
+            );
         }
     }
 }
