@@ -63,7 +63,8 @@ impl TlsError {
         match e {
             rustls::Error::InvalidCertificate(c) => match c {
                 C::NotValidForName | C::NotValidForNameContext { .. } => TlsError::WrongHostname,
-                C::UnknownIssuer => TlsError::UntrustedCertificate,
+                // A bad signature: an issuer with a trusted name that did not sign it.
+                C::UnknownIssuer | C::BadSignature => TlsError::UntrustedCertificate,
                 C::Expired
                 | C::ExpiredContext { .. }
                 | C::NotValidYet

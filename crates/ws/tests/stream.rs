@@ -442,3 +442,37 @@ async fn works_over_an_in_memory_duplex_stream() {
         .unwrap();
     assert_eq!(guard(t).await.unwrap(), Ok(None));
 }
+
+#[tokio::test]
+async fn many_queued_large_and_small_frames_arrive_in_order() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        // A large queue so that hundreds of frames (more than one vectored write takes)
+        // are pending before the flush.
+        let cfg = Config::default().with_write_high_water(16 << 20);
+        let mut ws = WebSocket::accept_stream(tcp, cfg).await.unwrap();
+        for i in 0..300u32 {
+            let big = SharedFrame::new(OpCode::Binary, &vec![(i % 251) as u8; 5000]).unwrap();
+            ws.feed_shared(&big).await.unwrap();
+            ws.feed(&Message::text(format!("{i}"))).await.unwrap();
+        }
+        ws.flush().await.unwrap();
+        while let Ok(Some(_)) = ws.recv().await {}
+    });
+    let mut ws = guard(WebSocket::connect(&url, Config::default()))
+        .await
+        .unwrap();
+    for i in 0..300u32 {
+        assert_eq!(
+            guard(ws.recv()).await.unwrap(),
+            Some(Message::binary(vec![(i % 251) as u8; 5000])),
+            "binary {i}"
+        );
+        assert_eq!(
+            guard(ws.recv()).await.unwrap(),
+            Some(Message::text(format!("{i}")))
+        );
+    }
+}
