@@ -26,6 +26,8 @@
 //! ```
 
 mod retry;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod url;
 
 use std::future::Future;
