@@ -59,6 +59,8 @@
 #![forbid(unsafe_code)]
 
 mod body;
+#[cfg(feature = "http")]
+pub mod bridge;
 mod encode;
 pub mod entropy;
 mod error;
