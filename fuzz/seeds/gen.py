@@ -126,3 +126,19 @@ put("ws_handshake", "client-extension-refused",
     b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
     b"Sec-WebSocket-Accept: {ACCEPT}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
     prefix=b"\x01\0\0\0\0")
+
+# ---- HTTP responses (RFC 9112 §4, §6.3; what the SSE and WebSocket clients read) ----
+put("http_response", "rfc9112-length", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+put("http_response", "continue-then-sse-chunked",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+    b"Cache-Control: no-store\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"b\r\ndata: hi\n\n\r\n0\r\n\r\n")
+put("http_response", "rfc6455-1-2-switching",
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n")
+put("http_response", "http10-close-delimited", b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil eof")
+put("http_response", "304-with-length-then-204",
+    b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n")
+put("http_response", "head-method-length", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n",
+    prefix=b"\0\0\x01\0\0")
+put("http_response", "te-and-cl", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
