@@ -550,11 +550,17 @@ pub fn table(results: &[CaseResult]) -> String {
                     let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                     format!("{:.2} ({:.2}–{:.2})", median(&ratios), lo, hi)
                 };
+                // "ops" in a label is the workload's unit: msgs, reqs, events, answers.
+                let unit = r.pushwire.first().map_or("ops", |m| m.unit);
+                let label = metric
+                    .label
+                    .replace("ops/s", &format!("{unit}/s"))
+                    .replace("/op", &format!("/{}", unit.trim_end_matches('s')));
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} | {} | {} | {} | {} |",
                     if first { r.case.name.as_str() } else { "" },
-                    metric.label,
+                    label,
                     fmt_num(median(&ours)),
                     peer.name(),
                     fmt_num(median(&theirs)),
