@@ -292,14 +292,25 @@ impl RedisHub {
     async fn sync(&self, topic: &str, m: &Mirror) -> Result<(), HubError> {
         let (epoch, head) = m.position();
         let (meta, stream) = self.keys(topic);
-        let mut inv = self.sync.prepare_invoke();
-        inv.key(&meta)
-            .key(&stream)
-            .arg(Epoch::random().as_str())
-            .arg(epoch.map_or_else(|| "-".to_string(), |e| e.as_str().to_string()))
-            .arg(head)
-            .arg(self.cfg.history);
-        let v: redis::Value = self.run(inv).await?;
+        let fresh = Epoch::random();
+        let mine = epoch.map_or_else(|| "-".to_string(), |e| e.as_str().to_string());
+        let invocation = || {
+            let mut inv = self.sync.prepare_invoke();
+            inv.key(&meta)
+                .key(&stream)
+                .arg(fresh.as_str())
+                .arg(&mine)
+                .arg(head)
+                .arg(self.cfg.history);
+            inv
+        };
+        // The script only reads (or creates a missing epoch, which is idempotent), so it is
+        // retried once: the first command after Redis restarted fails on the dead connection
+        // while the manager reconnects, and a read must not then serve a stale mirror.
+        let v: redis::Value = match self.run(invocation()).await {
+            Ok(v) => v,
+            Err(_) => self.run(invocation()).await?,
+        };
         let snap = wire::Snapshot::parse(v).ok_or(HubError::Unavailable)?;
         m.apply(snap);
         Ok(())
