@@ -29,6 +29,9 @@ use std::sync::Arc;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// base64url of `{"alg":"HS256","typ":"JWT"}`.
+const COMMON_HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+
 /// Clock leeway for `nbf` (a token minted by a host whose clock runs a little ahead is not
 /// refused). `exp` gets none: a connection is closed at `exp`, so a token must not be
 /// accepted past it either.
@@ -134,12 +137,16 @@ impl Verifier {
             return Err(AuthError::Malformed);
         };
         // The header first: an unpinned `alg` is refused before anything else is trusted.
-        let header = decode_json(h64)?;
-        if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
-            return Err(AuthError::Algorithm);
-        }
-        if header.get("crit").is_some() {
-            return Err(AuthError::Critical);
+        // The header nearly every minter writes (PyJWT, jsonwebtoken) is recognised by its
+        // bytes, without a JSON parse: a third of the check's cost.
+        if h64 != COMMON_HEADER {
+            let header = decode_json(h64)?;
+            if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
+                return Err(AuthError::Algorithm);
+            }
+            if header.get("crit").is_some() {
+                return Err(AuthError::Critical);
+            }
         }
         let mut sig = [0u8; 32];
         match URL_SAFE_NO_PAD.decode_slice(s64, &mut sig) {
@@ -368,6 +375,14 @@ mod tests {
         // too long
         let long = "a".repeat(MAX_TOKEN_BYTES + 1);
         assert_eq!(v.verify(&long, NOW), Err(AuthError::Malformed));
+    }
+
+    #[test]
+    fn common_header_constant_is_what_it_says() {
+        assert_eq!(
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
+            COMMON_HEADER
+        );
     }
 
     #[test]
