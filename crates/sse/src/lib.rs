@@ -31,6 +31,8 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+#[cfg(any(feature = "stream", feature = "http-body", feature = "codec"))]
+pub mod bridge;
 pub mod client;
 mod config;
 mod encoder;
