@@ -289,6 +289,10 @@ const UTIL: Metric = Metric {
     label: "server core use %",
     get: |m| m.server_util().map(|u| u * 100.0),
 };
+const CLIENT: Metric = Metric {
+    label: "load generator core use %",
+    get: |m| m.client_util().map(|u| u * 100.0),
+};
 const P50: Metric = Metric {
     label: "p50 µs",
     get: |m| Some(m.latency.p50),
@@ -358,7 +362,7 @@ pub fn cases(quick: bool) -> Vec<Case> {
             settle: Duration::from_millis(if quick { 500 } else { 1000 }),
         })
     };
-    let ws_metrics = vec![RATE, CPU, UTIL, P50, P99, ERRORS];
+    let ws_metrics = vec![RATE, CPU, UTIL, CLIENT, P50, P99, ERRORS];
     vec![
         Case {
             name: "ws echo 100 conns 16 B, 16 in flight".into(),
@@ -385,14 +389,14 @@ pub fn cases(quick: bool) -> Vec<Case> {
             name: "http GET /healthz 100 conns".into(),
             workload: http(1),
             peers: vec![ServerKind::Hyper],
-            metrics: vec![RATE, CPU, UTIL, P50, P99, ERRORS],
+            metrics: vec![RATE, CPU, UTIL, CLIENT, P50, P99, ERRORS],
             target: "≥ 1.0× hyper; CPU/req below hyper",
         },
         Case {
             name: "http GET /healthz 100 conns, 16 pipelined".into(),
             workload: http(16),
             peers: vec![ServerKind::Hyper],
-            metrics: vec![RATE, CPU, UTIL, P50, P99, ERRORS],
+            metrics: vec![RATE, CPU, UTIL, CLIENT, P50, P99, ERRORS],
             target: "≥ 1.0× hyper; CPU/req below hyper",
         },
         Case {
@@ -405,7 +409,7 @@ pub fn cases(quick: bool) -> Vec<Case> {
                 ..SseFanout::default()
             }),
             peers: vec![ServerKind::Axum],
-            metrics: vec![RATE, CPU, UTIL, P50, P99, GAPS, ERRORS],
+            metrics: vec![RATE, CPU, UTIL, CLIENT, P50, P99, GAPS, ERRORS],
             target: "≥ 1.5× axum events/s, lower p99, no gaps",
         },
         Case {

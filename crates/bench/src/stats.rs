@@ -53,6 +53,9 @@ pub struct Measurement {
     pub latency: Percentiles,
     /// Server CPU time over the window, ns (`None` without a pid).
     pub server_cpu_ns: Option<u64>,
+    /// The load generator's own CPU time over the window, ns: near one core means the
+    /// client, not the server, may be the bottleneck.
+    pub client_cpu_ns: Option<u64>,
     /// Server RSS before the load, bytes.
     pub rss_before: Option<u64>,
     /// Server RSS under the load, bytes.
@@ -87,6 +90,12 @@ impl Measurement {
         (self.secs > 0.0).then(|| ns as f64 / 1e9 / self.secs)
     }
 
+    /// Share of one core the load generator used during the window.
+    pub fn client_util(&self) -> Option<f64> {
+        let ns = self.client_cpu_ns?;
+        (self.secs > 0.0).then(|| ns as f64 / 1e9 / self.secs)
+    }
+
     /// Server RSS growth per connection, bytes.
     pub fn rss_per_conn(&self) -> Option<f64> {
         let (a, b) = (self.rss_before?, self.rss_after?);
@@ -102,14 +111,17 @@ impl Measurement {
         };
         let _ = writeln!(
             s,
-            "| workload | {u}/s | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs/{u1} | server core use | RSS/conn B | gaps | errors |",
+            "| workload | {u}/s | p50 µs | p99 µs | p99.9 µs | max µs | server CPU µs/{u1} | server core use | client core use | RSS/conn B | gaps | errors |",
             u = self.unit,
             u1 = self.unit.trim_end_matches('s'),
         );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         let _ = writeln!(
             s,
-            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {} |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        let _ = writeln!(
+            s,
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} |",
             self.name,
             self.rate(),
             self.latency.p50,
@@ -118,6 +130,7 @@ impl Measurement {
             self.latency.max,
             opt(self.cpu_us_per_op(), 2),
             opt(self.server_util().map(|u| u * 100.0), 0) + "%",
+            opt(self.client_util().map(|u| u * 100.0), 0) + "%",
             opt(self.rss_per_conn(), 0),
             self.gaps,
             self.errors,

@@ -53,6 +53,13 @@ where
     Ok(out)
 }
 
+/// What a measured window saw.
+struct WindowResult {
+    secs: f64,
+    server_cpu_ns: Option<u64>,
+    client_cpu_ns: Option<u64>,
+}
+
 /// Warm-up and measured window of a throughput run, and the switch the tasks read.
 struct Window {
     measuring: Arc<AtomicBool>,
@@ -69,17 +76,24 @@ impl Window {
 
     /// Sleeps the warm-up, measures for `duration`, stops the tasks; returns the window's
     /// length and the server's CPU time in it.
-    async fn run(&self, warmup: Duration, duration: Duration, probe: &Probe) -> (f64, Option<u64>) {
+    async fn run(&self, warmup: Duration, duration: Duration, probe: &Probe) -> WindowResult {
+        let me = Probe::pid(std::process::id());
         tokio::time::sleep(warmup).await;
         let cpu0 = probe.cpu_ns();
+        let me0 = me.cpu_ns();
         let t0 = Instant::now();
         self.measuring.store(true, Ordering::Relaxed);
         tokio::time::sleep(duration).await;
         self.measuring.store(false, Ordering::Relaxed);
         let secs = t0.elapsed().as_secs_f64();
         let cpu1 = probe.cpu_ns();
+        let me1 = me.cpu_ns();
         let _ = self.stop.send(true);
-        (secs, cpu1.zip(cpu0).map(|(b, a)| b.saturating_sub(a)))
+        WindowResult {
+            secs,
+            server_cpu_ns: cpu1.zip(cpu0).map(|(b, a)| b.saturating_sub(a)),
+            client_cpu_ns: me1.zip(me0).map(|(b, a)| b.saturating_sub(a)),
+        }
     }
 }
 
@@ -163,7 +177,7 @@ pub async fn ws_echo(addr: SocketAddr, o: &WsEcho, probe: &Probe) -> Result<Meas
             win.stop.subscribe(),
         ));
     }
-    let (secs, cpu) = win.run(o.warmup, o.duration, probe).await;
+    let w = win.run(o.warmup, o.duration, probe).await;
     writers.abort_all();
     let mut lat = Vec::new();
     let mut errors = 0;
@@ -183,9 +197,10 @@ pub async fn ws_echo(addr: SocketAddr, o: &WsEcho, probe: &Probe) -> Result<Meas
         ),
         unit: "msgs",
         ops: lat.len() as u64,
-        secs,
+        secs: w.secs,
         latency: Percentiles::of_ns(&mut lat),
-        server_cpu_ns: cpu,
+        server_cpu_ns: w.server_cpu_ns,
+        client_cpu_ns: w.client_cpu_ns,
         conns: o.conns,
         errors,
         ..Measurement::default()
@@ -311,7 +326,7 @@ pub async fn http_get(addr: SocketAddr, o: &HttpGet, probe: &Probe) -> Result<Me
             win.stop.subscribe(),
         ));
     }
-    let (secs, cpu) = win.run(o.warmup, o.duration, probe).await;
+    let w = win.run(o.warmup, o.duration, probe).await;
     let mut lat = Vec::new();
     let mut errors = 0;
     while let Some(r) = set.join_next().await {
@@ -324,9 +339,10 @@ pub async fn http_get(addr: SocketAddr, o: &HttpGet, probe: &Probe) -> Result<Me
         name: format!("http GET {} c={} d={}", o.path, o.conns, o.depth),
         unit: "reqs",
         ops: lat.len() as u64,
-        secs,
+        secs: w.secs,
         latency: Percentiles::of_ns(&mut lat),
-        server_cpu_ns: cpu,
+        server_cpu_ns: w.server_cpu_ns,
+        client_cpu_ns: w.client_cpu_ns,
         conns: o.conns,
         errors,
         ..Measurement::default()
@@ -469,7 +485,7 @@ pub async fn sse_fanout(
         shared.clone(),
         win.stop.subscribe(),
     ));
-    let (secs, cpu) = win.run(o.warmup, o.duration, probe).await;
+    let w = win.run(o.warmup, o.duration, probe).await;
     let mut lat = Vec::new();
     let (mut gaps, mut errors) = (0, 0);
     while let Some(r) = subs.join_next().await {
@@ -498,9 +514,10 @@ pub async fn sse_fanout(
         ),
         unit: "events",
         ops: lat.len() as u64,
-        secs,
+        secs: w.secs,
         latency: Percentiles::of_ns(&mut lat),
-        server_cpu_ns: cpu,
+        server_cpu_ns: w.server_cpu_ns,
+        client_cpu_ns: w.client_cpu_ns,
         conns: o.subscribers,
         gaps,
         errors,
@@ -696,7 +713,9 @@ pub async fn long_poll(
     }
     let mut publisher = net::connect(addr).await?;
     let mut pub_reader = HttpReader::default();
+    let me = Probe::pid(std::process::id());
     let cpu0 = probe.cpu_ns();
+    let me0 = me.cpu_ns();
     let t_all = Instant::now();
     for round in 0..o.rounds {
         let want = o.waiters * (round + 1);
@@ -737,6 +756,7 @@ pub async fn long_poll(
     }
     let secs = t_all.elapsed().as_secs_f64();
     let cpu = probe.cpu_ns().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
+    let me1 = me.cpu_ns();
     Ok(Measurement {
         name: format!("long-poll n={} rounds={}", o.waiters, o.rounds),
         unit: "answers",
@@ -744,6 +764,7 @@ pub async fn long_poll(
         secs,
         latency: Percentiles::of_ns(&mut lat),
         server_cpu_ns: cpu,
+        client_cpu_ns: me1.zip(me0).map(|(b, a)| b.saturating_sub(a)),
         conns: o.waiters,
         gaps: missing,
         errors,
