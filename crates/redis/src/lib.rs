@@ -290,6 +290,14 @@ impl RedisHub {
     /// Brings `topic`'s mirror up to Redis' head: one script call, then the missing entries
     /// inserted in order. Creates the topic's epoch in Redis if it has none.
     async fn sync(&self, topic: &str, m: &Mirror) -> Result<(), HubError> {
+        let arrived = m.syncs_started.load(Ordering::Acquire);
+        let _gate = m.sync_gate.lock().await;
+        if m.syncs_started.load(Ordering::Acquire) > arrived {
+            // A catch-up that started after this call arrived has finished: the mirror
+            // already holds everything Redis had acknowledged by then.
+            return Ok(());
+        }
+        m.syncs_started.fetch_add(1, Ordering::AcqRel);
         let (epoch, head) = m.position();
         let (meta, stream) = self.keys(topic);
         let fresh = Epoch::random();

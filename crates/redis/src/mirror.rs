@@ -27,6 +27,13 @@ pub(crate) struct Mirror {
     state: Mutex<State>,
     notify: Notify,
     slow: Arc<AtomicU64>,
+    /// Catch-ups from Redis run one at a time per topic, so snapshots are applied in the order
+    /// Redis produced them (an older snapshot can never undo a newer one).
+    pub(crate) sync_gate: tokio::sync::Mutex<()>,
+    /// Catch-ups started so far: a caller that finds one was started (and, holding the gate,
+    /// finished) after it arrived needs no round trip of its own. A thousand polls on one
+    /// topic cost a few Redis calls, not a thousand.
+    pub(crate) syncs_started: AtomicU64,
 }
 
 struct State {
@@ -107,6 +114,8 @@ impl Mirror {
             }),
             notify: Notify::new(),
             slow,
+            sync_gate: tokio::sync::Mutex::new(()),
+            syncs_started: AtomicU64::new(0),
         }
     }
 
@@ -240,5 +249,140 @@ impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
         let mut st = lock(&self.0.state);
         st.waiters = st.waiters.saturating_sub(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use pushwire_server::hub::Kind;
+
+    const Q: QueueLimits = QueueLimits {
+        messages: 100,
+        bytes: 1 << 20,
+    };
+
+    fn ep(s: &str) -> Epoch {
+        Epoch::new(s).unwrap()
+    }
+
+    fn msg(e: &str, seq: u64) -> Arc<Message> {
+        Arc::new(Message::new(ep(e), seq, Bytes::from(format!("m{seq}"))))
+    }
+
+    fn snap(e: &str, head: u64, seqs: std::ops::RangeInclusive<u64>) -> Snapshot {
+        Snapshot {
+            epoch: ep(e),
+            head,
+            entries: seqs
+                .map(|s| (s, Kind::Text, Bytes::from(format!("m{s}"))))
+                .collect(),
+        }
+    }
+
+    fn mirror(history: usize) -> Mirror {
+        Mirror::new(history, Arc::default())
+    }
+
+    fn seqs(b: &Batch) -> Vec<u64> {
+        b.messages.iter().map(|m| m.seq).collect()
+    }
+
+    #[tokio::test]
+    async fn only_the_next_seq_is_appended_live() {
+        let m = mirror(10);
+        assert!(!m.offer(&msg("e", 1)), "never synced: catch up first");
+        assert_eq!(
+            m.read(Cursor::Oldest, 10).unwrap_err(),
+            HubError::Unavailable
+        );
+        m.apply(snap("e", 2, 1..=2));
+        let mut sub = m.subscribe(Cursor::Oldest, Q).unwrap();
+        assert_eq!(seqs(&sub.replay), [1, 2]);
+        assert!(m.offer(&msg("e", 3)));
+        assert!(m.offer(&msg("e", 3)), "a redelivery is already here");
+        assert!(m.offer(&msg("e", 2)));
+        assert!(!m.offer(&msg("e", 5)), "a gap is left to the catch-up");
+        assert!(!m.offer(&msg("x", 4)), "another epoch too");
+        m.apply(snap("e", 5, 4..=5));
+        for want in 3..=5 {
+            assert_eq!(sub.recv().await.unwrap().unwrap().seq, want);
+        }
+        let b = m.read(Cursor::Oldest, 10).unwrap();
+        assert_eq!((seqs(&b), b.missed), (vec![1, 2, 3, 4, 5], false));
+    }
+
+    #[tokio::test]
+    async fn a_stale_or_repeated_snapshot_changes_nothing() {
+        let m = mirror(10);
+        m.apply(snap("e", 3, 1..=3));
+        let mut sub = m.subscribe(Cursor::Now, Q).unwrap();
+        m.apply(snap("e", 2, 1..=2));
+        m.apply(snap("e", 3, 2..=3));
+        assert!(m.offer(&msg("e", 4)));
+        assert_eq!(sub.recv().await.unwrap().unwrap().seq, 4);
+        assert_eq!(m.position(), (Some(ep("e")), 4));
+    }
+
+    #[tokio::test]
+    async fn new_epoch_or_trimmed_gap_ends_live_subscribers_and_reports_missed() {
+        let m = mirror(10);
+        m.apply(snap("e", 2, 1..=2));
+        let mut sub = m.subscribe(Cursor::Now, Q).unwrap();
+        // Redis lost the topic: a new epoch from 1.
+        m.apply(snap("f", 1, 1..=1));
+        assert!(sub.recv().await.unwrap().is_none(), "ended, not fed a jump");
+        let b = m.read(Cursor::After(Id::new(ep("e"), 2)), 10).unwrap();
+        assert_eq!((seqs(&b), b.missed), (vec![1], true));
+        // Entries 2..=4 were trimmed before this node saw them.
+        let mut sub = m.subscribe(Cursor::Now, Q).unwrap();
+        m.apply(snap("f", 6, 5..=6));
+        assert!(sub.recv().await.unwrap().is_none());
+        let b = m.read(Cursor::After(Id::new(ep("f"), 1)), 10).unwrap();
+        assert_eq!((seqs(&b), b.missed), (vec![5, 6], true));
+        // A fresh mirror of a long stream holds only its newest `history` messages.
+        let m = mirror(3);
+        m.apply(snap("g", 9, 7..=9));
+        let b = m.read(Cursor::After(Id::new(ep("g"), 6)), 10).unwrap();
+        assert_eq!((seqs(&b), b.missed), (vec![7, 8, 9], false));
+        assert!(
+            m.read(Cursor::After(Id::new(ep("g"), 5)), 10)
+                .unwrap()
+                .missed
+        );
+    }
+
+    #[tokio::test]
+    async fn history_bounds_the_mirror() {
+        let m = mirror(2);
+        m.apply(snap("e", 0, 1..=0));
+        for s in 1..=5 {
+            assert!(m.offer(&msg("e", s)));
+        }
+        let b = m.read(Cursor::Oldest, 10).unwrap();
+        assert_eq!(seqs(&b), [4, 5]);
+    }
+
+    #[tokio::test]
+    async fn long_poll_wakes_on_append() {
+        let m = Arc::new(mirror(10));
+        m.apply(snap("e", 0, 1..=0));
+        let w = tokio::spawn({
+            let m = m.clone();
+            async move {
+                m.wait(
+                    Cursor::Now,
+                    10,
+                    Instant::now() + std::time::Duration::from_secs(10),
+                )
+                .await
+            }
+        });
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(m.offer(&msg("e", 1)));
+        let b = w.await.unwrap().unwrap();
+        assert_eq!(seqs(&b), [1]);
     }
 }
