@@ -356,7 +356,11 @@ mod tests {
     #[tokio::test]
     async fn history_bounds_the_mirror() {
         let m = mirror(2);
-        m.apply(snap("e", 0, 1..=0));
+        m.apply(Snapshot {
+            epoch: ep("e"),
+            head: 0,
+            entries: Vec::new(),
+        });
         for s in 1..=5 {
             assert!(m.offer(&msg("e", s)));
         }
@@ -367,7 +371,11 @@ mod tests {
     #[tokio::test]
     async fn long_poll_wakes_on_append() {
         let m = Arc::new(mirror(10));
-        m.apply(snap("e", 0, 1..=0));
+        m.apply(Snapshot {
+            epoch: ep("e"),
+            head: 0,
+            entries: Vec::new(),
+        });
         let w = tokio::spawn({
             let m = m.clone();
             async move {
