@@ -204,9 +204,12 @@ impl std::fmt::Debug for RedisHub {
 
 impl RedisHub {
     /// Starts a hub: returns at once, whether or not Redis is reachable, and spawns the
-    /// node's one subscription task (on the current tokio runtime), which connects, retries
-    /// with backoff capped at [`RedisConfig::max_backoff`], and catches every mirror up after
-    /// each (re)connect. Dropping every `Arc` of the hub ends the task.
+    /// node's one subscription task, which connects, retries with backoff capped at
+    /// [`RedisConfig::max_backoff`], and catches every mirror up after each (re)connect.
+    /// Dropping every `Arc` of the hub ends the task at its next wake-up.
+    ///
+    /// Must be called inside a tokio runtime (it spawns; tokio panics otherwise). Errors only
+    /// for an invalid [`RedisConfig`] or URL.
     pub fn start(cfg: RedisConfig) -> Result<Arc<RedisHub>, RedisHubError> {
         cfg.validate()?;
         let client = redis::Client::open(cfg.url.as_str()).map_err(|_| RedisHubError::Url)?;
@@ -239,8 +242,8 @@ impl RedisHub {
         self.up.load(Ordering::Acquire)
     }
 
-    /// Stops the subscription task (the hub answers 503 to publishes afterwards only if Redis
-    /// is unreachable; commands still work).
+    /// Stops the node's subscription task (for an embedding program winding down): no more
+    /// live messages arrive from other nodes; publishes and reads still go to Redis.
     pub fn shutdown(&self) {
         self.stop.notify_one();
     }
@@ -449,7 +452,10 @@ async fn subscription_task(hub: std::sync::Weak<RedisHub>) {
                     Some(msg) => h.on_message(msg.get_payload_bytes()).await,
                     None => break,
                 },
-                _ = h.stop.notified() => return,
+                _ = h.stop.notified() => {
+                    h.up.store(false, Ordering::Release);
+                    return;
+                }
             }
         }
         h.up.store(false, Ordering::Release);
