@@ -355,12 +355,11 @@ impl RedisHub {
         let epoch = Epoch::new(&e).map_err(|_| HubError::Unavailable)?;
         self.published.fetch_add(1, Ordering::Relaxed);
         let msg = Arc::new(Message::new(epoch, s, payload));
-        if !m.offer(&msg) {
-            // Behind (another node's messages not yet seen) or never synced: catch up from
-            // the stream, which holds this message too. Redis stored it: the answer is 200
-            // even if this catch-up fails (the subscription task repairs the mirror).
-            let _ = self.sync(topic, &m).await;
-        }
+        // Next in line: local subscribers get it now. Otherwise (other nodes' messages not yet
+        // seen, or a mirror never synced) it is left to the subscription task, which delivers
+        // everything in stream order, filling gaps from the stream: no extra round trip here,
+        // and reads catch up by themselves.
+        m.offer(&msg);
         Ok(msg)
     }
 

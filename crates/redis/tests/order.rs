@@ -138,6 +138,26 @@ async fn ten_thousand_concurrent_publishes_arrive_everywhere_in_one_order() {
             assert_eq!(ids, expected_ids, "{what}");
         }
     }
+    // Round trips to Redis per publish, from Redis' own counters (scripts' inner commands
+    // are counted separately as xadd/publish/...; evalsha + eval are the client's calls).
+    if let Ok(out) = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "info", "commandstats"])
+        .output()
+    {
+        let text = String::from_utf8_lossy(&out.stdout);
+        let calls = |name: &str| -> u64 {
+            text.lines()
+                .find(|l| l.starts_with(&format!("cmdstat_{name}:calls=")))
+                .and_then(|l| l.split(['=', ',']).nth(1))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        let scripts = calls("evalsha") + calls("eval");
+        eprintln!(
+            "redis script calls: {scripts} for {N} publishes ({:.2} per publish, catch-ups included)",
+            scripts as f64 / N as f64
+        );
+    }
     eprintln!(
         "{N} publishes over {} keep-alive connections on 3 nodes: {publish_secs:.1} s ({:.0}/s), \
          delivered to 12 subscribers in {:.1} s",
