@@ -15,6 +15,7 @@ use crate::error::{ConfigError, Error, UsageError};
 /// | `close_timeout` | 5 s | | a peer that never answers our close |
 /// | `ping_interval` | off | | half-open connections (keep-alive pings when silent) |
 /// | `pong_timeout` | 30 s | | a dead peer that never answers the keep-alive ping |
+/// | `deflate` (feature `deflate`) | on, no context takeover | | see [`DeflateConfig`](crate::deflate::DeflateConfig); inflated sizes count against `max_message` |
 ///
 /// ```
 /// use pushwire_ws::Config;
@@ -51,6 +52,11 @@ pub struct Config {
     /// How long after a keep-alive ping the peer may stay silent before the connection is
     /// declared dead ([`Error::DeadPeer`]). Default 30 s. Only used with `ping_interval`.
     pub pong_timeout: Duration,
+    /// permessage-deflate (RFC 7692): offered by clients and accepted by servers by default
+    /// once the feature is on. An inflated message is bounded by `max_message` like any
+    /// other (close 1009), so a compression bomb costs at most that much.
+    #[cfg(feature = "deflate")]
+    pub deflate: crate::deflate::DeflateConfig,
 }
 
 impl Default for Config {
@@ -63,6 +69,8 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             ping_interval: None,
             pong_timeout: Duration::from_secs(30),
+            #[cfg(feature = "deflate")]
+            deflate: crate::deflate::DeflateConfig::default(),
         }
     }
 }
@@ -104,6 +112,13 @@ impl Config {
         self
     }
 
+    /// Sets `deflate`.
+    #[cfg(feature = "deflate")]
+    pub fn with_deflate(mut self, d: crate::deflate::DeflateConfig) -> Self {
+        self.deflate = d;
+        self
+    }
+
     /// Checks that the limits make sense together.
     pub fn validate(&self) -> Result<(), Error> {
         let err = |e: ConfigError| Err(Error::Usage(UsageError::Config(e)));
@@ -122,6 +137,10 @@ impl Config {
             || self.ping_interval.is_some_and(|d| d.is_zero())
         {
             return err(ConfigError::ZeroTimeout);
+        }
+        #[cfg(feature = "deflate")]
+        if self.deflate.level > 9 {
+            return err(ConfigError::DeflateLevel);
         }
         Ok(())
     }

@@ -136,6 +136,9 @@ pub enum ProtocolError {
     /// A close code that may not be sent on the wire (RFC 6455 §7.4).
     #[error("invalid close code")]
     InvalidCloseCode,
+    /// A compressed message whose payload is not a valid DEFLATE stream (RFC 7692 §7.2.2).
+    #[error("compressed message does not inflate")]
+    BadDeflateStream,
 }
 
 /// Which limit the peer exceeded (all answered with close 1009).
@@ -167,6 +170,10 @@ pub enum UsageError {
     /// A shared pre-encoded frame is unmasked, so only a server may send it.
     #[error("a client cannot send a shared unmasked frame")]
     SharedFrameFromClient,
+    /// A compressed shared frame for a connection that did not negotiate permessage-deflate
+    /// with `server_no_context_takeover` and a 15-bit window.
+    #[error("compressed shared frame without compatible permessage-deflate")]
+    SharedFrameNotNegotiated,
     /// An invalid [`Config`](crate::Config).
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -191,6 +198,9 @@ pub enum ConfigError {
     /// A duration is zero.
     #[error("timeout must not be zero")]
     ZeroTimeout,
+    /// The deflate compression level is over 9.
+    #[error("deflate level must be 0 to 9")]
+    DeflateLevel,
 }
 
 /// Why an opening handshake failed. Server-side variants map to the HTTP status to answer

@@ -8,8 +8,10 @@
 //! Client: [`ClientHandshake::new`] builds the request with a fresh random key;
 //! [`ClientHandshake::verify`] checks the server's answer.
 //!
-//! No extension is negotiated yet: a `permessage-deflate` offer is declined by leaving it
-//! out of the `101` (RFC 7692 §5: the server "MAY decline" by not including it).
+//! Extensions: [`accept`] declines every offer by leaving it out of the `101` (RFC 7692 §5:
+//! the server "MAY decline" by not including it). With feature `deflate`, [`accept_with`]
+//! negotiates permessage-deflate ([`crate::deflate::negotiate_server`]) and
+//! [`ClientHandshake::with_config`] offers it.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -42,6 +44,10 @@ pub struct Accepted {
     pub response: ResponseHead,
     /// The subprotocol selected, if any.
     pub protocol: Option<String>,
+    /// The permessage-deflate parameters agreed on, if any (pass them to
+    /// [`Protocol::set_deflate`](crate::Protocol::set_deflate)).
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<crate::deflate::DeflateParams>,
 }
 
 /// The request's `Origin`, for the caller's policy (browsers always send it; answer 403,
@@ -77,6 +83,31 @@ pub fn offered_protocols(req: &Request) -> impl Iterator<Item = &str> {
 /// assert_eq!(ok.protocol.as_deref(), Some("superchat"));
 /// ```
 pub fn accept(req: &Request, protocols: &[&str]) -> Result<Accepted, HandshakeError> {
+    accept_inner(req, protocols, None)
+}
+
+/// [`accept`], and permessage-deflate negotiated per `cfg.deflate` (feature `deflate`): the
+/// first acceptable offer is answered in the `101` and returned in [`Accepted::deflate`];
+/// offers that cannot be accepted are declined, never refused (RFC 7692 §5).
+#[cfg(feature = "deflate")]
+pub fn accept_with(
+    req: &Request,
+    protocols: &[&str],
+    cfg: &crate::Config,
+) -> Result<Accepted, HandshakeError> {
+    accept_inner(req, protocols, Some(&cfg.deflate))
+}
+
+#[cfg(feature = "deflate")]
+type DeflateCfg<'a> = Option<&'a crate::deflate::DeflateConfig>;
+#[cfg(not(feature = "deflate"))]
+type DeflateCfg<'a> = Option<&'a ()>;
+
+fn accept_inner(
+    req: &Request,
+    protocols: &[&str],
+    deflate: DeflateCfg<'_>,
+) -> Result<Accepted, HandshakeError> {
     if req.method != Method::Get {
         return Err(HandshakeError::Method);
     }
@@ -120,7 +151,26 @@ pub fn accept(req: &Request, protocols: &[&str]) -> Result<Accepted, HandshakeEr
             .header("Sec-WebSocket-Protocol", p)
             .map_err(|_| HandshakeError::Key)?;
     }
-    Ok(Accepted { response, protocol })
+    #[cfg(feature = "deflate")]
+    let deflate = match deflate.and_then(|cfg| {
+        crate::deflate::negotiate_server(req.headers.get_all("sec-websocket-extensions"), cfg)
+    }) {
+        Some((params, answer)) => {
+            response = response
+                .header("Sec-WebSocket-Extensions", answer)
+                .map_err(|_| HandshakeError::Key)?;
+            Some(params)
+        }
+        None => None,
+    };
+    #[cfg(not(feature = "deflate"))]
+    let _ = deflate;
+    Ok(Accepted {
+        response,
+        protocol,
+        #[cfg(feature = "deflate")]
+        deflate,
+    })
 }
 
 /// The HTTP answer to a failed handshake: its status, `Sec-WebSocket-Version: 13` for 426
@@ -141,6 +191,9 @@ pub fn reject_response(err: &HandshakeError) -> ResponseHead {
 pub struct ClientHandshake {
     key: String,
     protocols: Vec<String>,
+    /// What permessage-deflate offer was made, if any.
+    #[cfg(feature = "deflate")]
+    offered: Option<crate::deflate::DeflateConfig>,
 }
 
 impl ClientHandshake {
@@ -169,7 +222,51 @@ impl ClientHandshake {
                 .map_err(bad)?;
         }
         let protocols = protocols.iter().map(|p| p.to_string()).collect();
-        Ok((ClientHandshake { key, protocols }, head))
+        Ok((
+            ClientHandshake {
+                key,
+                protocols,
+                #[cfg(feature = "deflate")]
+                offered: None,
+            },
+            head,
+        ))
+    }
+
+    /// [`ClientHandshake::new`], offering permessage-deflate as `cfg.deflate` says
+    /// ([`crate::deflate::client_offer`]). Check the answer with
+    /// [`ClientHandshake::verify_extensions`].
+    #[cfg(feature = "deflate")]
+    pub fn with_config(
+        host: &str,
+        target: &str,
+        protocols: &[&str],
+        cfg: &crate::Config,
+    ) -> Result<(ClientHandshake, RequestHead), Error> {
+        let (mut hs, mut head) = ClientHandshake::new(host, target, protocols)?;
+        if let Some(offer) = crate::deflate::client_offer(&cfg.deflate) {
+            head = head
+                .header("Sec-WebSocket-Extensions", offer)
+                .map_err(|_| Error::Usage(crate::error::UsageError::InvalidUrl))?;
+            hs.offered = Some(cfg.deflate.clone());
+        }
+        Ok((hs, head))
+    }
+
+    /// [`ClientHandshake::verify`], also returning the permessage-deflate parameters the
+    /// server accepted. A response the offer did not allow fails (RFC 7692 §7: the client
+    /// "MUST _Fail the WebSocket Connection_"), as does any other extension.
+    #[cfg(feature = "deflate")]
+    pub fn verify_extensions(
+        &self,
+        res: &Response,
+    ) -> Result<(Option<String>, Option<crate::deflate::DeflateParams>), HandshakeError> {
+        let protocol = self.verify_head(res)?;
+        let params = crate::deflate::verify_client(
+            res.headers.get_all("sec-websocket-extensions"),
+            self.offered.as_ref(),
+        )?;
+        Ok((protocol, params))
     }
 
     /// The `Sec-WebSocket-Key` sent.
@@ -179,9 +276,29 @@ impl ClientHandshake {
 
     /// Checks the server's answer (RFC 6455 §4.1, "the client MUST validate"): `101`,
     /// `Upgrade: websocket`, `Connection: upgrade`, the right `Sec-WebSocket-Accept`, at
-    /// most one subprotocol and only one we offered, and no extension (we offer none).
-    /// Returns the selected subprotocol.
+    /// most one subprotocol and only one we offered, and no extension unless offered (with
+    /// feature `deflate`, a permessage-deflate answer to [`ClientHandshake::with_config`]'s
+    /// offer is checked and its parameters dropped: use
+    /// [`ClientHandshake::verify_extensions`] to keep them). Returns the selected subprotocol.
     pub fn verify(&self, res: &Response) -> Result<Option<String>, HandshakeError> {
+        #[cfg(feature = "deflate")]
+        if self.offered.is_some() {
+            return self.verify_extensions(res).map(|(p, _)| p);
+        }
+        let protocol = self.verify_head(res)?;
+        if res
+            .headers
+            .list("sec-websocket-extensions")
+            .next()
+            .is_some()
+        {
+            return Err(HandshakeError::Extension);
+        }
+        Ok(protocol)
+    }
+
+    /// Everything of [`ClientHandshake::verify`] but the extensions.
+    fn verify_head(&self, res: &Response) -> Result<Option<String>, HandshakeError> {
         if res.status != 101 {
             return Err(HandshakeError::Status(res.status));
         }
@@ -195,14 +312,6 @@ impl ClientHandshake {
         match (accepts.next(), accepts.next()) {
             (Some(a), None) if a == accept_key(self.key.as_bytes()).as_bytes() => {}
             _ => return Err(HandshakeError::Accept),
-        }
-        if res
-            .headers
-            .list("sec-websocket-extensions")
-            .next()
-            .is_some()
-        {
-            return Err(HandshakeError::Extension);
         }
         let mut selected = res.headers.list("sec-websocket-protocol");
         match (selected.next(), selected.next()) {

@@ -9,6 +9,7 @@
 //! - [`Protocol`]: the sans-IO connection (close handshake, automatic pong, keep-alive timers
 //!   given `now`).
 //! - [`WebSocket`]: the tokio shell over any `AsyncRead + AsyncWrite` stream.
+//! - `deflate` (feature `deflate`): permessage-deflate (RFC 7692) negotiation and codec.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -28,6 +29,8 @@
 
 mod close;
 mod config;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 mod error;
 pub mod frame;
 pub mod handshake;

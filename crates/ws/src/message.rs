@@ -268,6 +268,12 @@ pub struct MessageAssembler {
     utf8: Utf8Validator,
     /// Bytes of the frame in progress already fed to the validator.
     validated: usize,
+    /// permessage-deflate's receiving side, once negotiated.
+    #[cfg(feature = "deflate")]
+    inflater: Option<crate::deflate::Inflater>,
+    /// The message in progress is compressed (its first frame had RSV1).
+    #[cfg(feature = "deflate")]
+    compressed: bool,
 }
 
 impl MessageAssembler {
@@ -279,6 +285,27 @@ impl MessageAssembler {
             buf: BytesMut::new(),
             utf8: Utf8Validator::new(),
             validated: 0,
+            #[cfg(feature = "deflate")]
+            inflater: None,
+            #[cfg(feature = "deflate")]
+            compressed: false,
+        }
+    }
+
+    /// Accepts compressed messages (RSV1 on their first frame) from now on.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn set_inflater(&mut self, inflater: crate::deflate::Inflater) {
+        self.inflater = Some(inflater);
+    }
+
+    /// Is this data frame part of a compressed message? RFC 7692 §6.1: RSV1 on the first
+    /// frame marks the whole message; continuation frames carry RSV1 = 0 (the decoder
+    /// refuses it there).
+    #[cfg(feature = "deflate")]
+    fn is_compressed(&self, header: &FrameHeader) -> bool {
+        match header.opcode {
+            OpCode::Continuation => self.compressed,
+            _ => header.rsv.contains(crate::frame::Rsv::RSV1),
         }
     }
 
@@ -313,6 +340,11 @@ impl MessageAssembler {
             return Ok(());
         }
         let kind = self.kind_of(header)?;
+        #[cfg(feature = "deflate")]
+        if self.is_compressed(header) {
+            // Sizes and UTF-8 are judged on the inflated bytes, as each frame completes.
+            return Ok(());
+        }
         self.check_size(header.payload_len)?;
         if kind == Kind::Text && received.len() > self.validated {
             self.utf8
@@ -327,6 +359,10 @@ impl MessageAssembler {
     pub fn on_frame(&mut self, frame: Frame) -> Result<Option<Message>, Error> {
         let header = frame.header;
         let kind = self.kind_of(&header)?;
+        #[cfg(feature = "deflate")]
+        if self.is_compressed(&header) {
+            return self.on_compressed(kind, &header, &frame.payload);
+        }
         self.check_size(header.payload_len)?;
         let validated = std::mem::take(&mut self.validated);
         if kind == Kind::Text {
@@ -348,6 +384,40 @@ impl MessageAssembler {
         self.kind = None;
         let payload = std::mem::take(&mut self.buf).freeze();
         Ok(Some(make(kind, payload)))
+    }
+}
+
+#[cfg(feature = "deflate")]
+impl MessageAssembler {
+    /// A frame of a compressed message: inflated at once (frame by frame, never buffering
+    /// the compressed message), bounded by `max_message` on the inflated size.
+    fn on_compressed(
+        &mut self,
+        kind: Kind,
+        header: &FrameHeader,
+        payload: &[u8],
+    ) -> Result<Option<Message>, Error> {
+        let Some(inflater) = self.inflater.as_mut() else {
+            // The decoder lets RSV1 through only once negotiated; keep the rule anyway.
+            return Err(ProtocolError::ReservedBits.into());
+        };
+        if header.opcode != OpCode::Continuation {
+            inflater.begin(kind == Kind::Text);
+        }
+        self.validated = 0;
+        match inflater.frame(payload, header.fin, self.max_message)? {
+            None => {
+                self.kind = Some(kind);
+                self.compressed = true;
+                Ok(None)
+            }
+            Some(bytes) => {
+                self.kind = None;
+                self.compressed = false;
+                // Text was validated by the inflater as it came out.
+                Ok(Some(make(kind, bytes)))
+            }
+        }
     }
 }
 

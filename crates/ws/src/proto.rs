@@ -80,6 +80,9 @@ pub struct Protocol {
     activity: bool,
     /// `src.len()` when `receive` last returned, to notice new bytes.
     seen_len: usize,
+    /// permessage-deflate, once negotiated: the parameters and our compressor side.
+    #[cfg(feature = "deflate")]
+    deflate: Option<(crate::deflate::DeflateParams, crate::deflate::Deflater)>,
 }
 
 impl Protocol {
@@ -102,7 +105,43 @@ impl Protocol {
             pong_deadline: None,
             activity: false,
             seen_len: 0,
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
+    }
+
+    /// Turns permessage-deflate on with the parameters the handshake agreed on
+    /// ([`Accepted::deflate`](crate::handshake::Accepted::deflate) on a server,
+    /// [`ClientHandshake::verify_extensions`](crate::handshake::ClientHandshake::verify_extensions)
+    /// on a client): RSV1 is accepted on the first frame of a data message, compressed
+    /// messages are inflated (bounded by `max_message`), and data messages of at least
+    /// `cfg.deflate.threshold` bytes are sent compressed. Call it before the first frame.
+    #[cfg(feature = "deflate")]
+    pub fn set_deflate(&mut self, params: crate::deflate::DeflateParams) {
+        self.decoder.set_allowed_rsv(Rsv::RSV1);
+        self.assembler
+            .set_inflater(crate::deflate::Inflater::new(&params, self.role));
+        let deflater = crate::deflate::Deflater::new(&params, self.role, &self.cfg.deflate);
+        self.deflate = Some((params, deflater));
+    }
+
+    /// The negotiated permessage-deflate parameters, if any.
+    #[cfg(feature = "deflate")]
+    pub fn deflate(&self) -> Option<&crate::deflate::DeflateParams> {
+        self.deflate.as_ref().map(|(p, _)| p)
+    }
+
+    /// Can this connection be sent a compressed [`SharedFrame`]
+    /// ([`SharedFrame::compressed`]: no context, 15-bit window)? True for a server whose
+    /// negotiation agreed on `server_no_context_takeover` and left its window at 15 bits.
+    pub fn accepts_compressed_shared(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        if let Some((p, _)) = &self.deflate {
+            return self.role == Role::Server
+                && p.server_no_context_takeover
+                && p.server_max_window_bits == 15;
+        }
+        false
     }
 
     /// Our role.
@@ -313,6 +352,21 @@ impl Protocol {
             self.closing_started = true;
         }
         let mut header = self.header(op);
+        #[cfg(feature = "deflate")]
+        let payload = match &mut self.deflate {
+            Some((_, d)) if matches!(op, OpCode::Text | OpCode::Binary) => {
+                match d.compress(&payload) {
+                    Err(e) => return Err(self.fail(e)),
+                    Ok(Some(c)) => {
+                        // RFC 7692 §6: RSV1 on the (only) frame of a compressed message.
+                        header.rsv = Rsv::RSV1;
+                        c
+                    }
+                    Ok(None) => payload,
+                }
+            }
+            _ => payload,
+        };
         header.payload_len = payload.len() as u64;
         Ok((header, payload))
     }
@@ -343,6 +397,9 @@ impl Protocol {
             return Err(UsageError::SharedFrameFromClient.into());
         }
         self.check_can_send()?;
+        if frame.is_compressed() && !self.accepts_compressed_shared() {
+            return Err(UsageError::SharedFrameNotNegotiated.into());
+        }
         if frame.opcode() == OpCode::Close {
             self.state = State::CloseSent;
             self.closing_started = true;

@@ -242,6 +242,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         cfg: Config,
     ) -> Result<(WebSocket<S>, Option<String>), Error> {
         cfg.validate()?;
+        #[cfg(feature = "deflate")]
+        let (hs, head) = handshake::ClientHandshake::with_config(host, target, protocols, &cfg)?;
+        #[cfg(not(feature = "deflate"))]
         let (hs, head) = handshake::ClientHandshake::new(host, target, protocols)?;
         let mut out = BytesMut::new();
         pushwire_http::encode_request_head(&head, &mut out)
@@ -262,11 +265,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             }
             Err(e) => return Err(HandshakeError::Http(e.status()).into()),
         };
+        #[cfg(feature = "deflate")]
+        let (protocol, deflate) = hs.verify_extensions(&res)?;
+        #[cfg(not(feature = "deflate"))]
         let protocol = hs.verify(&res)?;
-        Ok((
-            WebSocket::from_upgrade(io, buf, Role::Client, cfg),
-            protocol,
-        ))
+        let ws = WebSocket::from_upgrade(io, buf, Role::Client, cfg);
+        #[cfg(feature = "deflate")]
+        if let Some(params) = deflate {
+            ws.reader.shared.proto().set_deflate(params);
+        }
+        Ok((ws, protocol))
     }
 
     /// Server side, once the request head was read: validates it ([`handshake::accept`],
@@ -281,7 +289,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         cfg: Config,
     ) -> Result<WebSocket<S>, Error> {
         cfg.validate()?;
-        match handshake::accept(req, &[]) {
+        #[cfg(feature = "deflate")]
+        let accepted = handshake::accept_with(req, &[], &cfg);
+        #[cfg(not(feature = "deflate"))]
+        let accepted = handshake::accept(req, &[]);
+        match accepted {
             Ok(accepted) => WebSocket::upgrade(io, leftover, &accepted, cfg).await,
             Err(e) => {
                 let mut out = BytesMut::new();
@@ -295,7 +307,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         }
     }
 
-    /// Writes an [`Accepted`](handshake::Accepted) `101` and returns the server connection.
+    /// Writes an [`Accepted`](handshake::Accepted) `101` and returns the server connection
+    /// (with the permessage-deflate parameters it agreed on, feature `deflate`).
     pub async fn upgrade(
         mut io: S,
         leftover: BytesMut,
@@ -307,7 +320,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
             .map_err(|_| Error::Internal)?;
         io.write_all(&out).await?;
         io.flush().await?;
-        Ok(WebSocket::from_upgrade(io, leftover, Role::Server, cfg))
+        let ws = WebSocket::from_upgrade(io, leftover, Role::Server, cfg);
+        #[cfg(feature = "deflate")]
+        if let Some(params) = accepted.deflate {
+            ws.reader.shared.proto().set_deflate(params);
+        }
+        Ok(ws)
     }
 
     /// Reads the request head from `io` itself, then [`WebSocket::accept`]s it: the whole

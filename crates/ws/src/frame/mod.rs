@@ -267,6 +267,7 @@ pub fn encode_frame(header: &FrameHeader, payload: &[u8], dst: &mut BytesMut) {
 pub struct SharedFrame {
     opcode: OpCode,
     bytes: Bytes,
+    compressed: bool,
 }
 
 impl SharedFrame {
@@ -288,7 +289,53 @@ impl SharedFrame {
         Ok(SharedFrame {
             opcode,
             bytes: dst.freeze(),
+            compressed: false,
         })
+    }
+
+    /// Compresses a text or binary message once for every receiver that negotiated
+    /// permessage-deflate with `server_no_context_takeover` and a 15-bit server window
+    /// ([`Protocol::accepts_compressed_shared`](crate::Protocol::accepts_compressed_shared)):
+    /// without context takeover a message is compressed the same way for everyone, so one
+    /// compression serves N connections (RFC 7692 §7.1.1.1). `None` when the payload is
+    /// shorter than `threshold` or would not shrink: send [`SharedFrame::new`]'s frame.
+    ///
+    /// ```
+    /// use pushwire_ws::frame::{OpCode, SharedFrame};
+    /// let json = "{\"price\":42,\"symbol\":\"ABC\"}".repeat(10);
+    /// let f = SharedFrame::compressed(OpCode::Text, json.as_bytes(), 6, 64)?.unwrap();
+    /// assert_eq!(f.as_bytes()[0], 0xc1); // FIN + RSV1 + text
+    /// assert!(f.is_compressed() && f.as_bytes().len() < json.len());
+    /// # Ok::<(), pushwire_ws::Error>(())
+    /// ```
+    #[cfg(feature = "deflate")]
+    pub fn compressed(
+        opcode: OpCode,
+        payload: &[u8],
+        level: u32,
+        threshold: usize,
+    ) -> Result<Option<SharedFrame>, Error> {
+        if opcode.is_control() || payload.len() < threshold {
+            // §6.1: control frames are never compressed.
+            return Ok(None);
+        }
+        let Some(c) = crate::deflate::compress_message(payload, level)? else {
+            return Ok(None);
+        };
+        let mut header = FrameHeader::new(opcode, 0);
+        header.rsv = Rsv::RSV1;
+        let mut dst = BytesMut::new();
+        encode_frame(&header, &c, &mut dst);
+        Ok(Some(SharedFrame {
+            opcode,
+            bytes: dst.freeze(),
+            compressed: true,
+        }))
+    }
+
+    /// Is this a compressed (RSV1) frame, for permessage-deflate receivers only?
+    pub fn is_compressed(&self) -> bool {
+        self.compressed
     }
 
     /// Encodes a data message (text or binary) or control message.
