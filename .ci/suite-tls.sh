@@ -208,3 +208,63 @@ hcheck "https works with the reloaded certificate" \
   '[ "$(curl -sS --cacert "$WORK/ca.pem" -o /dev/null -w "%{http_code}" "https://localhost:$PORT/healthz")" = 200 ]'
 echo "reload: $hup_ok passed, $hup_fail failed"
 [ "$hup_fail" = 0 ]
+
+# Chromium (Debian's, driven by playwright-core from .ci/install-browser.sh) runs the demo
+# page over HTTPS with auth on: /?token=T reaches all four panels over https:// and wss://.
+if [ -x /usr/bin/chromium ] && [ -f .ci/node_modules/playwright-core/package.json ]; then
+  BTOKEN=$(WORK=$WORK .ci/venv-tls/bin/python -W ignore -c '
+import os, time, jwt
+key = open(os.environ["WORK"] + "/secret", "rb").read()[:-1]
+print(jwt.encode({"exp": int(time.time()) + 600, "sub": "chromium",
+                  "subscribe": ["browser.*"], "publish": ["browser.*"]}, key, algorithm="HS256"))')
+  PORT=$PORT BTOKEN=$BTOKEN NODE_PATH="$ROOT/.ci/node_modules" timeout 120 node - <<'JS'
+"use strict";
+const { chromium } = require("playwright-core");
+const PORT = Number(process.env.PORT), TOKEN = process.env.BTOKEN;
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--ignore-certificate-errors", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  let failed = 0;
+  try {
+    const page = await browser.newPage();
+    await page.goto(`https://localhost:${PORT}/?topic=browser.tls&token=${TOKEN}`);
+    const open = await page.waitForFunction(() => {
+      const d = window.pushwireDemo;
+      return d && d.short.requests >= 2 && d.long.requests >= 1 &&
+        d.ws.state.textContent === "open" && d.sse.state.textContent === "open";
+    }, null, { timeout: 15000 }).then(() => true, () => false);
+    console.log((open ? "ok   - " : "FAIL - ") + "chromium: demo page over https with a token, all four panels connected");
+    if (!open) failed++;
+    await new Promise(r => setTimeout(r, 500));
+    await page.fill("#publish-input", "hello over https");
+    await page.click("#publish-btn");
+    for (const p of ["short", "long", "ws", "sse"]) {
+      const ok = await page.waitForFunction(
+        p => window.pushwireDemo[p].received.includes("hello over https"), p,
+        { timeout: 15000 }).then(() => true, () => false);
+      console.log((ok ? "ok   - " : "FAIL - ") + `chromium: ${p} panel receives the publish over TLS`);
+      if (!ok) failed++;
+    }
+  } finally {
+    await browser.close();
+  }
+  process.exit(failed ? 1 : 0);
+})().catch(e => { console.error(e); process.exit(1); });
+JS
+else
+  echo "skip - chromium demo over https (run .ci/install-browser.sh first)"
+fi
+
+# Listening on a non-loopback address without a secret prints a warning on stderr.
+"$BIN" --addr 0.0.0.0:0 >"$WORK/open.out" 2>"$WORK/open.err" &
+OPID=$!
+for _ in $(seq 1 50); do grep -q "^listening on" "$WORK/open.out" && break; sleep 0.1; done
+kill "$OPID" 2>/dev/null || true; wait "$OPID" 2>/dev/null || true
+if grep -q "warning: listening on 0.0.0.0:.* without --auth-secret-file" "$WORK/open.err"; then
+  echo "ok   - non-loopback address without a secret: warning on stderr"
+else
+  echo "FAIL - no warning for a non-loopback address without a secret"; cat "$WORK/open.err"; exit 1
+fi
