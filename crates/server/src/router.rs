@@ -238,6 +238,43 @@ mod tests {
         assert_eq!(check_access(&tls, Route::Ws, &cfg, "http"), Err(403));
     }
 
+    #[cfg(feature = "auth")]
+    #[test]
+    fn tokens_join_the_origin_check() {
+        use crate::auth::{Verifier, sign_hs256, unix_now};
+        let mut cfg = Config::default();
+        cfg.auth = Some(Verifier::new(b"k"));
+        let exp = unix_now().as_secs() + 60;
+        let t = sign_hs256(
+            b"k",
+            &format!(r#"{{"exp":{exp},"subscribe":["a"],"publish":["p"]}}"#),
+        );
+        let mut r = req(&[("host", "h")]);
+        r.query = "topic=a".into();
+        // no token; then the same request with one in the header or the query
+        assert_eq!(check_access(&r, Route::Ws, &cfg, "http"), Err(401));
+        let mut hdr = r.clone();
+        hdr.headers
+            .push(("authorization".into(), format!("Bearer {t}").into()));
+        let a = check_access(&hdr, Route::Ws, &cfg, "http").unwrap();
+        assert!(a.publish_denied && a.expires_at.is_some());
+        r.query = format!("topic=a&token={t}");
+        assert!(check_access(&r, Route::Poll, &cfg, "http").is_ok());
+        assert_eq!(check_access(&r, Route::Publish, &cfg, "http"), Err(403));
+        // the origin rule still comes first
+        let mut foreign = r.clone();
+        foreign
+            .headers
+            .push(("origin".into(), "http://evil".into()));
+        assert_eq!(check_access(&foreign, Route::Poll, &cfg, "http"), Err(403));
+        // pages, health and preflights need no token
+        let mut bare = req(&[("host", "h")]);
+        assert!(check_access(&bare, Route::Health, &cfg, "http").is_ok());
+        assert!(check_access(&bare, Route::Index, &cfg, "http").is_ok());
+        bare.method = "OPTIONS".into();
+        assert!(check_access(&bare, Route::Poll, &cfg, "http").is_ok());
+    }
+
     #[test]
     fn allow_lists() {
         assert_eq!(Route::of("/publish"), Route::Publish);
