@@ -242,8 +242,10 @@ mod tests {
     #[test]
     fn tokens_join_the_origin_check() {
         use crate::auth::{Verifier, sign_hs256, unix_now};
-        let mut cfg = Config::default();
-        cfg.auth = Some(Verifier::new(b"k"));
+        let cfg = Config {
+            auth: Some(Verifier::new(b"k")),
+            ..Config::default()
+        };
         let exp = unix_now().as_secs() + 60;
         let t = sign_hs256(
             b"k",
