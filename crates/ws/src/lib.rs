@@ -27,6 +27,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+#[cfg(any(feature = "hyper", feature = "futures", feature = "codec"))]
+pub mod bridge;
 mod close;
 mod config;
 #[cfg(feature = "deflate")]
