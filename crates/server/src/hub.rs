@@ -99,6 +99,7 @@ pub struct Message {
     position: Id,
     sse: OnceLock<Bytes>,
     ws: OnceLock<Option<pushwire_ws::frame::SharedFrame>>,
+    ws_deflate: OnceLock<Option<pushwire_ws::frame::SharedFrame>>,
 }
 
 impl Message {
@@ -114,6 +115,7 @@ impl Message {
             data,
             sse: OnceLock::new(),
             ws: OnceLock::new(),
+            ws_deflate: OnceLock::new(),
         }
     }
 
@@ -140,6 +142,30 @@ impl Message {
                     Kind::Binary => pushwire_ws::frame::OpCode::Binary,
                 };
                 pushwire_ws::frame::SharedFrame::new(op, &self.data).ok()
+            })
+            .as_ref()
+    }
+
+    /// The same frame compressed with permessage-deflate (no context, 15-bit window), made
+    /// by the first subscriber that negotiated it and sent as is to every such subscriber:
+    /// one compression per message, not per connection. `None` when the payload is under
+    /// pushwire-ws's threshold (64 bytes) or does not shrink: send [`Message::ws_frame`].
+    pub fn ws_frame_deflate(&self) -> Option<&pushwire_ws::frame::SharedFrame> {
+        self.ws_deflate
+            .get_or_init(|| {
+                let op = match self.kind {
+                    Kind::Text => pushwire_ws::frame::OpCode::Text,
+                    Kind::Binary => pushwire_ws::frame::OpCode::Binary,
+                };
+                let cfg = pushwire_ws::deflate::DeflateConfig::default();
+                pushwire_ws::frame::SharedFrame::compressed(
+                    op,
+                    &self.data,
+                    cfg.level,
+                    cfg.threshold,
+                )
+                .ok()
+                .flatten()
             })
             .as_ref()
     }

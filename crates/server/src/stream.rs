@@ -156,7 +156,9 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
         c.send(r, false, false).await?;
         return Ok(Next::Close);
     }
-    let accepted = match handshake::accept(&http_req, &[]) {
+    // permessage-deflate with pushwire-ws's defaults: no context takeover either way, so an
+    // idle connection keeps no zlib context and a broadcast is compressed once for all.
+    let accepted = match handshake::accept_with(&http_req, &[], &pushwire_ws::Config::default()) {
         Ok(a) => a,
         Err(e) => {
             let mut r = Reply::error(e.status());
@@ -202,6 +204,9 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
     wcfg.pong_timeout = shared.cfg.ws_ping_interval;
     wcfg.close_timeout = shared.cfg.ws_close_timeout;
     let mut proto = Protocol::new(Role::Server, &wcfg);
+    if let Some(params) = accepted.deflate {
+        proto.set_deflate(params);
+    }
     if let Some(sub) = sub.as_mut() {
         if sub.replay.missed {
             let _ = proto.send(&WsMessage::text("{\"missed\":true}"), &mut c.wbuf);
@@ -299,9 +304,15 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
     }
 }
 
-/// Queues a hub message's shared frame (encoded once for every subscriber).
+/// Queues a hub message's shared frame (encoded once for every subscriber; compressed once
+/// for every subscriber that negotiated permessage-deflate without server context takeover).
 fn send_shared(proto: &mut Protocol, m: &crate::hub::Message, wbuf: &mut BytesMut) {
-    if let Some(frame) = m.ws_frame() {
+    let compressed = if proto.accepts_compressed_shared() {
+        m.ws_frame_deflate()
+    } else {
+        None
+    };
+    if let Some(frame) = compressed.or_else(|| m.ws_frame()) {
         if proto.check_shared(frame).is_ok() {
             proto.poll_transmit(wbuf);
             wbuf.extend_from_slice(frame.as_bytes());
