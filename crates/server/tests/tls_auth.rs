@@ -703,3 +703,61 @@ async fn expiring_tokens_end_every_transport() {
     assert!(started.elapsed() < GUARD);
     srv.stop().await;
 }
+
+/// The leaf certificate a new TLS connection is served.
+async fn served_leaf(addr: SocketAddr, ca: &str) -> Vec<u8> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let s = tls_connect(tcp, ca, "localhost").await.unwrap();
+    s.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+#[tokio::test]
+async fn reload_serves_new_connections_and_existing_ones_keep_theirs() {
+    let dir = std::env::temp_dir().join(format!("pw-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cp, kp) = (dir.join("chain.pem"), dir.join("key.pem"));
+    let first = pki();
+    std::fs::write(&cp, &first.chain_pem).unwrap();
+    std::fs::write(&kp, &first.key_pem).unwrap();
+    let tls = TlsAcceptor::from_pem_files(&cp, &kp).unwrap();
+    let srv = start(config(false), Some(tls.clone())).await;
+    let old_leaf = served_leaf(srv.addr, &first.ca_pem).await;
+
+    // A keep-alive connection opened before the reload.
+    let tcp = TcpStream::connect(srv.addr).await.unwrap();
+    let mut kept = tls_connect(tcp, &first.ca_pem, "localhost").await.unwrap();
+    let ask = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    kept.write_all(ask.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 4096];
+    let n = tokio::time::timeout(GUARD, kept.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status(&String::from_utf8_lossy(&buf[..n])), 200);
+
+    // A bad key: refused, the old pair keeps being served.
+    std::fs::write(&kp, "not a key").unwrap();
+    assert!(tls.reload().is_err());
+    assert_eq!(served_leaf(srv.addr, &first.ca_pem).await, old_leaf);
+
+    // A good new pair (another CA): new connections get it.
+    let second = pki();
+    std::fs::write(&cp, &second.chain_pem).unwrap();
+    std::fs::write(&kp, &second.key_pem).unwrap();
+    tls.reload().unwrap();
+    let new_leaf = served_leaf(srv.addr, &second.ca_pem).await;
+    assert_ne!(new_leaf, old_leaf);
+
+    // The connection from before still works on its old session.
+    kept.write_all(ask.as_bytes()).await.unwrap();
+    let n = tokio::time::timeout(GUARD, kept.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status(&String::from_utf8_lossy(&buf[..n])), 200);
+    assert_eq!(
+        kept.get_ref().1.peer_certificates().unwrap()[0].to_vec(),
+        old_leaf
+    );
+    srv.stop().await;
+}
