@@ -761,3 +761,25 @@ async fn reload_serves_new_connections_and_existing_ones_keep_theirs() {
     );
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn rsa_pkcs1_and_ec_sec1_keys_serve_too() {
+    // Fixtures made once with openssl (`genrsa -traditional`, `ecparam -genkey -noout`):
+    // rcgen only writes PKCS#8, which every other test uses.
+    for (cert, key) in [
+        (
+            include_str!("data/rsa.pem"),
+            include_str!("data/rsa-pkcs1.key"),
+        ),
+        (
+            include_str!("data/ec.pem"),
+            include_str!("data/ec-sec1.key"),
+        ),
+    ] {
+        let tls = TlsAcceptor::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+        let srv = start(config(false), Some(tls)).await;
+        let r = exchange(srv.addr, Some(cert), get("/healthz", "")).await;
+        assert_eq!(status(&r), 200, "{r}");
+        srv.stop().await;
+    }
+}
