@@ -279,14 +279,17 @@ impl RedisHub {
         Ok(m)
     }
 
+    /// Runs a script within [`RedisConfig::command_timeout`]. `Err(true)`: timed out (Redis
+    /// slow or hung: the command may still run later); `Err(false)`: failed at once.
     async fn run<T: redis::FromRedisValue>(
         &self,
         inv: redis::ScriptInvocation<'_>,
-    ) -> Result<T, HubError> {
+    ) -> Result<T, bool> {
         let mut conn = self.conn.clone();
         match tokio::time::timeout(self.cfg.command_timeout, inv.invoke_async(&mut conn)).await {
             Ok(Ok(v)) => Ok(v),
-            _ => Err(HubError::Unavailable),
+            Ok(Err(_)) => Err(false),
+            Err(_) => Err(true),
         }
     }
 
@@ -318,9 +321,14 @@ impl RedisHub {
         // The script only reads (or creates a missing epoch, which is idempotent), so it is
         // retried once: the first command after Redis restarted fails on the dead connection
         // while the manager reconnects, and a read must not then serve a stale mirror.
+        // (Not after a time-out: a hung Redis would only double the wait.)
         let v: redis::Value = match self.run(invocation()).await {
             Ok(v) => v,
-            Err(_) => self.run(invocation()).await?,
+            Err(false) => self
+                .run(invocation())
+                .await
+                .map_err(|_| HubError::Unavailable)?,
+            Err(true) => return Err(HubError::Unavailable),
         };
         let snap = wire::Snapshot::parse(v).ok_or(HubError::Unavailable)?;
         m.apply(snap);
@@ -351,7 +359,9 @@ impl RedisHub {
             .arg(self.cfg.history)
             .arg(&self.channel)
             .arg(topic);
-        let (e, s): (String, u64) = self.run(inv).await?;
+        // Never retried: a publish that failed may still have been stored, and a retry could
+        // store it twice.
+        let (e, s): (String, u64) = self.run(inv).await.map_err(|_| HubError::Unavailable)?;
         let epoch = Epoch::new(&e).map_err(|_| HubError::Unavailable)?;
         self.published.fetch_add(1, Ordering::Relaxed);
         let msg = Arc::new(Message::new(epoch, s, payload));
