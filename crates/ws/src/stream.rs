@@ -445,6 +445,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     pub fn peer_close(&self) -> Option<Option<crate::CloseFrame>> {
         self.reader.shared.proto().peer_close().cloned()
     }
+
+    /// The permessage-deflate parameters the handshake agreed on, if any.
+    #[cfg(feature = "deflate")]
+    pub fn deflate(&self) -> Option<crate::deflate::DeflateParams> {
+        self.reader.shared.proto().deflate().copied()
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WsReader<S> {
