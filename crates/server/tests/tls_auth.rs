@@ -282,13 +282,18 @@ async fn our_clients_connect_over_tls_and_refuse_bad_certificates() {
     ] {
         let mut es = EventSource::builder(&u).connector(conn).connect().unwrap();
         let ev = tokio::time::timeout(GUARD, es.next()).await.unwrap();
+        // A refused certificate fails the source for good (SSE-RULES 33): no reconnect loop.
         match ev {
-            Some(ClientEvent::Reconnecting { error: Some(e), .. })
-            | Some(ClientEvent::Failed(e)) => {
+            Some(ClientEvent::Failed(e)) => {
                 assert_eq!(SseTlsError::from_error(&e), Some(want), "{u}");
             }
-            other => panic!("{u}: expected a TLS error, got {other:?}"),
+            other => panic!("{u}: expected a fatal TLS error, got {other:?}"),
         }
+        let after = tokio::time::timeout(GUARD, es.next()).await.unwrap();
+        assert!(
+            after.is_none(),
+            "{u}: the source went on after failing: {after:?}"
+        );
     }
     srv.stop().await;
 }

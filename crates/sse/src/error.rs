@@ -52,6 +52,12 @@ pub enum Error {
     /// Connecting, reading or writing failed.
     #[error("i/o error: {0}")]
     Io(Arc<std::io::Error>),
+    /// The connector refused the server itself (for TLS: a certificate that is untrusted,
+    /// expired or for another host; see [`Connector::is_futile`](crate::client::Connector::is_futile)).
+    /// Retrying would meet the same server, so the connection is failed, never reestablished
+    /// (SSE-RULES 33: "the UA MAY fail instead if it knows retrying is futile").
+    #[error("server refused by the connector: {0}")]
+    Refused(Arc<std::io::Error>),
 }
 
 impl PartialEq for Error {
@@ -68,7 +74,9 @@ impl PartialEq for Error {
             | (Error::Timeout, Error::Timeout) => true,
             (Error::Status(a), Error::Status(b)) => a == b,
             (Error::Http(a), Error::Http(b)) => a == b,
-            (Error::Io(a), Error::Io(b)) => a.kind() == b.kind(),
+            (Error::Io(a), Error::Io(b)) | (Error::Refused(a), Error::Refused(b)) => {
+                a.kind() == b.kind()
+            }
             _ => false,
         }
     }

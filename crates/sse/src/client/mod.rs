@@ -66,6 +66,14 @@ pub trait Connector: Send + Sync + 'static {
     fn supports(&self, scheme: &str) -> bool;
     /// Opens a connection to `url`'s host and port, ready for HTTP/1.1.
     fn connect<'a>(&'a self, url: &'a Url) -> ConnectFuture<'a>;
+    /// Is this error from [`connect`](Connector::connect) one that a retry would meet again
+    /// (the server was reached but refused, like an untrusted TLS certificate)? Such errors
+    /// fail the connection as [`Error::Refused`] instead of reconnecting forever. The default
+    /// says no: network errors are worth retrying.
+    fn is_futile(&self, error: &io::Error) -> bool {
+        let _ = error;
+        false
+    }
 }
 
 /// Plain TCP for `http://` URLs (with `TCP_NODELAY`: events are small and latency-bound).
@@ -504,9 +512,17 @@ impl Task {
         let mut url = self.url.clone();
         let mut hops = 0u32;
         loop {
-            let mut io = tokio::time::timeout(self.connect_timeout, self.connector.connect(&url))
-                .await
-                .map_err(|_| Error::Timeout)??;
+            let mut io =
+                match tokio::time::timeout(self.connect_timeout, self.connector.connect(&url))
+                    .await
+                    .map_err(|_| Error::Timeout)?
+                {
+                    Ok(io) => io,
+                    Err(e) if self.connector.is_futile(&e) => {
+                        return Err(Error::Refused(Arc::new(e)));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
             let mut out = BytesMut::new();
             encode_request_head(&self.request_head(&url)?, &mut out)?;
             io.write_all(&out).await?;

@@ -1,7 +1,8 @@
 //! `https://` for the EventSource client (feature `tls`): a [`Connector`] on rustls through
 //! tokio-rustls (`ring` provider), verifying servers against the system's root certificates
 //! (`rustls-native-certs`) plus any extra CA the caller adds. A wrong hostname or an untrusted
-//! certificate fails the connection with a [`TlsError`] inside [`Error::Io`](crate::Error::Io)
+//! certificate fails the connection for good with a [`TlsError`] inside
+//! [`Error::Refused`](crate::Error::Refused), never reconnecting
 //! (read it back with [`TlsError::from_error`]); it is never accepted.
 //!
 //! ```no_run
@@ -74,7 +75,9 @@ impl TlsError {
     /// The TLS error behind a client [`Error`](crate::Error), if that is what it is.
     pub fn from_error(e: &crate::Error) -> Option<TlsError> {
         match e {
-            crate::Error::Io(io) => io.get_ref()?.downcast_ref::<TlsError>().cloned(),
+            crate::Error::Io(io) | crate::Error::Refused(io) => {
+                io.get_ref()?.downcast_ref::<TlsError>().cloned()
+            }
             _ => None,
         }
     }
@@ -147,6 +150,23 @@ fn tls_io_error(e: TlsError) -> io::Error {
 impl Connector for TlsConnector {
     fn supports(&self, scheme: &str) -> bool {
         scheme == "http" || scheme == "https"
+    }
+
+    /// Certificate and name errors are the server's identity, not the network: a retry
+    /// would be refused the same way, so they fail the connection.
+    fn is_futile(&self, error: &io::Error) -> bool {
+        let tls = error.get_ref().and_then(|e| e.downcast_ref::<TlsError>());
+        matches!(
+            tls,
+            Some(
+                TlsError::WrongHostname
+                    | TlsError::UntrustedCertificate
+                    | TlsError::CertificateExpired
+                    | TlsError::BadCertificate(_)
+                    | TlsError::InvalidServerName
+                    | TlsError::NoRoots
+            )
+        )
     }
 
     fn connect<'a>(&'a self, url: &'a Url) -> ConnectFuture<'a> {
