@@ -228,3 +228,32 @@ async fn axum_sse_streams_published_events_to_reqwest_through_the_stream_adapter
     .await
     .unwrap();
 }
+
+/// What users of the bridges hold across `.await`s and threads must be `Send`, and every
+/// public error `Send + Sync + 'static` (boxable into `anyhow`/`Box<dyn Error + Send + Sync>`).
+#[test]
+fn bridge_types_are_send_and_public_errors_are_send_sync_static() {
+    fn send<T: Send>() {}
+    fn error<E: std::error::Error + Send + Sync + 'static>() {}
+    type Io = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
+    send::<pushwire_ws::bridge::WsStream<Io>>();
+    send::<pushwire_ws::bridge::UpgradeFut>();
+    send::<pushwire_ws::WebSocket<tokio::net::TcpStream>>();
+    send::<
+        pushwire_sse::bridge::SseBody<
+            futures_util::stream::Iter<std::vec::IntoIter<pushwire_sse::Event>>,
+        >,
+    >();
+    send::<
+        pushwire_sse::bridge::EventStream<
+            futures_util::stream::Empty<Result<bytes::Bytes, std::io::Error>>,
+        >,
+    >();
+    error::<pushwire_http::Error>();
+    error::<pushwire_ws::Error>();
+    error::<pushwire_ws::HandshakeError>();
+    error::<pushwire_sse::Error>();
+    error::<pushwire_poll::Error>();
+    error::<pushwire_server::HubError>();
+    error::<pushwire_server::ConfigError>();
+}
