@@ -15,7 +15,7 @@ use crate::error::{ConfigError, Error, UsageError};
 /// | `close_timeout` | 5 s | | a peer that never answers our close |
 /// | `ping_interval` | off | | half-open connections (keep-alive pings when silent) |
 /// | `pong_timeout` | 30 s | | a dead peer that never answers the keep-alive ping |
-/// | `deflate` (feature `deflate`) | on, no context takeover | | see [`DeflateConfig`](crate::deflate::DeflateConfig); inflated sizes count against `max_message` |
+/// | `deflate` (feature `deflate`) | on, no context takeover | | see `deflate::DeflateConfig`; inflated sizes count against `max_message` |
 ///
 /// ```
 /// use pushwire_ws::Config;

@@ -9,9 +9,9 @@
 //! [`ClientHandshake::verify`] checks the server's answer.
 //!
 //! Extensions: [`accept`] declines every offer by leaving it out of the `101` (RFC 7692 §5:
-//! the server "MAY decline" by not including it). With feature `deflate`, [`accept_with`]
-//! negotiates permessage-deflate ([`crate::deflate::negotiate_server`]) and
-//! [`ClientHandshake::with_config`] offers it.
+//! the server "MAY decline" by not including it). With feature `deflate`, `accept_with`
+//! negotiates permessage-deflate (`deflate::negotiate_server`) and
+//! `ClientHandshake::with_config` offers it.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -277,9 +277,9 @@ impl ClientHandshake {
     /// Checks the server's answer (RFC 6455 §4.1, "the client MUST validate"): `101`,
     /// `Upgrade: websocket`, `Connection: upgrade`, the right `Sec-WebSocket-Accept`, at
     /// most one subprotocol and only one we offered, and no extension unless offered (with
-    /// feature `deflate`, a permessage-deflate answer to [`ClientHandshake::with_config`]'s
+    /// feature `deflate`, a permessage-deflate answer to `ClientHandshake::with_config`'s
     /// offer is checked and its parameters dropped: use
-    /// [`ClientHandshake::verify_extensions`] to keep them). Returns the selected subprotocol.
+    /// `ClientHandshake::verify_extensions` to keep them). Returns the selected subprotocol.
     pub fn verify(&self, res: &Response) -> Result<Option<String>, HandshakeError> {
         #[cfg(feature = "deflate")]
         if self.offered.is_some() {

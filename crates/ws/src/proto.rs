@@ -132,7 +132,7 @@ impl Protocol {
     }
 
     /// Can this connection be sent a compressed [`SharedFrame`]
-    /// ([`SharedFrame::compressed`]: no context, 15-bit window)? True for a server whose
+    /// (`SharedFrame::compressed`, feature `deflate`: no context, 15-bit window)? True for a server whose
     /// negotiation agreed on `server_no_context_takeover` and left its window at 15 bits.
     pub fn accepts_compressed_shared(&self) -> bool {
         #[cfg(feature = "deflate")]

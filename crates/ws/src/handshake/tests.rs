@@ -238,3 +238,84 @@ fn ws_urls() {
         );
     }
 }
+
+#[cfg(feature = "deflate")]
+mod deflate {
+    use super::*;
+    use crate::Config;
+
+    fn with_ext(values: &[&str]) -> Request {
+        let ext: String = values
+            .iter()
+            .map(|v| format!("\r\nSec-WebSocket-Extensions: {v}"))
+            .collect();
+        replace(
+            "Sec-WebSocket-Version: 13",
+            &format!("Sec-WebSocket-Version: 13{ext}"),
+        )
+    }
+
+    #[test]
+    fn rfc7692_5_accept_with_takes_the_first_valid_offer_across_fields() {
+        let r = with_ext(&[
+            "permessage-deflate; server_max_window_bits=99",
+            "permessage-deflate; server_max_window_bits=10; client_max_window_bits",
+        ]);
+        let ok = accept_with(&r, &[], &Config::default()).unwrap();
+        assert_eq!(ok.response.status, 101);
+        assert_eq!(
+            ok.response.headers.get_str("sec-websocket-extensions"),
+            Some(
+                "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+                 server_max_window_bits=10"
+            )
+        );
+        assert_eq!(ok.deflate.unwrap().server_max_window_bits, 10);
+    }
+
+    #[test]
+    fn rfc7692_5_no_acceptable_offer_is_101_without_the_extension() {
+        for bad in [
+            "permessage-deflate; client_max_window_bits=7",
+            "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+            "permessage-deflate; \"unterminated",
+            "x-unknown",
+        ] {
+            let ok = accept_with(&with_ext(&[bad]), &[], &Config::default()).unwrap();
+            assert_eq!(ok.response.status, 101, "{bad}");
+            assert!(!ok.response.headers.contains("sec-websocket-extensions"));
+            assert_eq!(ok.deflate, None);
+        }
+    }
+
+    #[test]
+    fn client_offers_and_checks_the_answer() {
+        let cfg = Config::default();
+        let (hs, head) = ClientHandshake::with_config("x", "/", &[], &cfg).unwrap();
+        let mut out = bytes::BytesMut::new();
+        pushwire_http::encode_request_head(&head, &mut out).unwrap();
+        // Our own server accepts our offer with our defaults.
+        let ok = accept_with(&req(std::str::from_utf8(&out).unwrap()), &[], &cfg).unwrap();
+        let mut res = bytes::BytesMut::new();
+        pushwire_http::encode_response_head(&ok.response, &mut res).unwrap();
+        let res = response(std::str::from_utf8(&res).unwrap());
+        let (_, params) = hs.verify_extensions(&res).unwrap();
+        assert_eq!(params, Some(crate::deflate::DeflateParams::default()));
+        // An answer with an extension the client did not offer fails the connection.
+        let accept = accept_key(hs.key().as_bytes());
+        let bad = response(&format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: x-webkit-deflate-frame\r\n\r\n"
+        ));
+        assert_eq!(hs.verify_extensions(&bad), Err(HandshakeError::Extension));
+        assert_eq!(hs.verify(&bad), Err(HandshakeError::Extension));
+        // Without an offer, even permessage-deflate fails.
+        let (plain, _) = ClientHandshake::new("x", "/", &[]).unwrap();
+        let accept = accept_key(plain.key().as_bytes());
+        let pmd = response(&format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+        ));
+        assert_eq!(plain.verify(&pmd), Err(HandshakeError::Extension));
+    }
+}
