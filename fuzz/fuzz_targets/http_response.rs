@@ -23,6 +23,12 @@ use pushwire_http::{
     Status, Version, encode_response_head, parse_response, response_body_kind,
 };
 
+/// Findings reported and not fixed yet (see `fuzz/regressions/README.md`): each one skips
+/// the single assertion it breaks, so fuzzing goes on. Set to `false` once the fix lands.
+/// F4: a close-delimited body over `max_body` hands out bytes before `BodyTooLarge` that
+/// depend on how the input was split.
+const OPEN_F4_CLOSE_DELIMITED_LIMIT: bool = true;
+
 /// Most responses followed on one connection (bounds the work per input).
 const MAX_RESPONSES: usize = 16;
 
@@ -161,7 +167,10 @@ impl Conn {
                     }
                     Err(e) => {
                         check_status(&e);
-                        let body = std::mem::take(&mut self.body);
+                        let mut body = std::mem::take(&mut self.body);
+                        if OPEN_F4_CLOSE_DELIMITED_LIMIT && *kind == BodyKind::CloseDelimited {
+                            body.clear();
+                        }
                         self.events.push(Event::BodyThenError(body, e));
                         self.done = true;
                     }
