@@ -100,6 +100,7 @@ pub struct BodyDecoder {
     state: State,
     /// Body bytes decoded (or, for chunked, announced by chunk sizes) so far.
     total: u64,
+    handed_out: u64,
     max_body: u64,
     ext_bytes: usize,
     max_ext: usize,
@@ -122,6 +123,7 @@ impl BodyDecoder {
         BodyDecoder {
             state,
             total: 0,
+            handed_out: 0,
             max_body: limits.max_body,
             ext_bytes: 0,
             max_ext: limits.max_chunk_ext_bytes,
@@ -137,7 +139,7 @@ impl BodyDecoder {
 
     /// Body bytes decoded so far.
     pub fn decoded(&self) -> u64 {
-        self.total
+        self.handed_out
     }
 
     /// Decodes from the front of `src`; see the type docs.
@@ -183,18 +185,23 @@ impl BodyDecoder {
                     self.state = State::Done;
                 }
                 self.total += n as u64;
+                self.handed_out += n as u64;
                 Ok(Some(BodyChunk::Data(src.split_to(n).freeze())))
             }
             State::CloseDelimited => {
                 if src.is_empty() {
                     return Ok(None);
                 }
-                let n = src.len() as u64;
-                if n > self.max_body.saturating_sub(self.total) {
+                // Hand out what fits before failing, so the bytes handed out before the
+                // error do not depend on how the input was split (fuzz finding F4).
+                let room = self.max_body.saturating_sub(self.total);
+                if room == 0 {
                     return Err(CapacityError::BodyTooLarge.into());
                 }
-                self.total += n;
-                Ok(Some(BodyChunk::Data(src.split().freeze())))
+                let n = take_len(room, src.len());
+                self.total += n as u64;
+                self.handed_out += n as u64;
+                Ok(Some(BodyChunk::Data(src.split_to(n).freeze())))
             }
             State::Chunked(_) => self.step_chunked(src),
         }
@@ -219,6 +226,7 @@ impl BodyDecoder {
                 } else {
                     Chunked::Data { remaining }
                 });
+                self.handed_out += n as u64;
                 return Ok(Some(BodyChunk::Data(src.split_to(n).freeze())));
             }
             if src.is_empty() {

@@ -103,7 +103,7 @@ impl RequestHead {
 
 fn valid_reason(r: &str) -> bool {
     r.bytes()
-        .all(|b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80)
+        .all(|b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b))
 }
 
 fn valid_target(t: &str) -> bool {

@@ -598,6 +598,9 @@ fn build_request(head: &[u8], header_lines: usize, limits: &Limits) -> Result<Re
     }
     let method = Method::from_token(req.method.unwrap_or(""))?;
     let target = req.path.unwrap_or("");
+    if !target.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(ProtocolError::Target.into());
+    }
     if target.len() > limits.max_uri_len {
         return Err(CapacityError::UriTooLong.into());
     }

@@ -393,6 +393,8 @@ fn decode_eof_rules() {
     let small = Limits::default().with_max_body(3);
     let mut d = BodyDecoder::new(BodyKind::CloseDelimited, &small);
     let mut buf = BytesMut::from(&b"four"[..]);
+    // What fits is handed out first, so the outcome does not depend on the split (F4).
+    assert_eq!(d.decode(&mut buf), Ok(Some(BodyChunk::Data("fou".into()))));
     assert_eq!(d.decode(&mut buf), Err(CapacityError::BodyTooLarge.into()));
 }
 
