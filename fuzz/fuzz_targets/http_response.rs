@@ -23,12 +23,6 @@ use pushwire_http::{
     Status, Version, encode_response_head, parse_response, response_body_kind,
 };
 
-/// Findings reported and not fixed yet (see `fuzz/regressions/README.md`): each one skips
-/// the single assertion it breaks, so fuzzing goes on. Set to `false` once the fix lands.
-/// F4: a close-delimited body over `max_body` hands out bytes before `BodyTooLarge` that
-/// depend on how the input was split.
-const OPEN_F4_CLOSE_DELIMITED_LIMIT: bool = true;
-
 /// Most responses followed on one connection (bounds the work per input).
 const MAX_RESPONSES: usize = 16;
 
@@ -143,7 +137,7 @@ impl Conn {
                         self.body.extend_from_slice(&b);
                         assert!(self.body.len() as u64 <= self.limits.max_body);
                         // `decoded()` counts a chunk's announced size when the chunk starts.
-                        assert!(dec.decoded() >= self.body.len() as u64);
+                        assert_eq!(dec.decoded(), self.body.len() as u64);
                     }
                     Ok(Some(BodyChunk::End)) => {
                         assert!(dec.is_done());
@@ -167,10 +161,7 @@ impl Conn {
                     }
                     Err(e) => {
                         check_status(&e);
-                        let mut body = std::mem::take(&mut self.body);
-                        if OPEN_F4_CLOSE_DELIMITED_LIMIT && *kind == BodyKind::CloseDelimited {
-                            body.clear();
-                        }
+                        let body = std::mem::take(&mut self.body);
                         self.events.push(Event::BodyThenError(body, e));
                         self.done = true;
                     }
