@@ -22,14 +22,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(soft) = raise_fd_limit(cfg.max_connections) {
-        if soft < cfg.max_connections as u64 {
-            eprintln!(
-                "pushwire: open-file limit {soft} is below --max-connections {}; \
+    if let Some(soft) = raise_fd_limit(cfg.max_connections)
+        && soft < cfg.max_connections as u64
+    {
+        eprintln!(
+            "pushwire: open-file limit {soft} is below --max-connections {}; \
                  connections past it will fail to be accepted",
-                cfg.max_connections
-            );
-        }
+            cfg.max_connections
+        );
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

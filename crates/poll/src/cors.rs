@@ -78,10 +78,10 @@ impl Cors {
     /// own origin is always allowed).
     pub fn is_allowed(&self, origin: &str, host: Option<&str>) -> bool {
         let origin = normalize(origin);
-        if let Some(host) = host {
-            if origin == normalize(&format!("{}://{}", self.own_scheme, host)) {
-                return true;
-            }
+        if let Some(host) = host
+            && origin == normalize(&format!("{}://{}", self.own_scheme, host))
+        {
+            return true;
         }
         self.allowed.contains(&origin)
     }
@@ -156,10 +156,10 @@ impl CorsAllowed {
 fn normalize(origin: &str) -> String {
     let lower = origin.trim().to_ascii_lowercase();
     for (scheme, port) in [("http://", ":80"), ("https://", ":443")] {
-        if lower.starts_with(scheme) {
-            if let Some(stripped) = lower.strip_suffix(port) {
-                return stripped.to_owned();
-            }
+        if lower.starts_with(scheme)
+            && let Some(stripped) = lower.strip_suffix(port)
+        {
+            return stripped.to_owned();
         }
     }
     lower

@@ -550,13 +550,13 @@ pub(crate) async fn io_step<S: AsyncRead + AsyncWrite + Unpin>(
     use std::task::Poll;
     let mut tmp = [0u8; 8 * 1024];
     std::future::poll_fn(|cx| {
-        if !wbuf.is_empty() {
-            if let Poll::Ready(r) = Pin::new(&mut *io).poll_write(cx, &wbuf[..]) {
-                if let Ok(n) = r {
-                    wbuf.advance(n.min(wbuf.len()));
-                }
-                return Poll::Ready(IoEvent::Wrote(r));
+        if !wbuf.is_empty()
+            && let Poll::Ready(r) = Pin::new(&mut *io).poll_write(cx, &wbuf[..])
+        {
+            if let Ok(n) = r {
+                wbuf.advance(n.min(wbuf.len()));
             }
+            return Poll::Ready(IoEvent::Wrote(r));
         }
         if can_read {
             let mut rb = tokio::io::ReadBuf::new(&mut tmp);

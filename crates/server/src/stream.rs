@@ -312,11 +312,11 @@ fn send_shared(proto: &mut Protocol, m: &crate::hub::Message, wbuf: &mut BytesMu
     } else {
         None
     };
-    if let Some(frame) = compressed.or_else(|| m.ws_frame()) {
-        if proto.check_shared(frame).is_ok() {
-            proto.poll_transmit(wbuf);
-            wbuf.extend_from_slice(frame.as_bytes());
-        }
+    if let Some(frame) = compressed.or_else(|| m.ws_frame())
+        && proto.check_shared(frame).is_ok()
+    {
+        proto.poll_transmit(wbuf);
+        wbuf.extend_from_slice(frame.as_bytes());
     }
 }
 

@@ -160,10 +160,10 @@ impl Retry {
     /// A connection attempt failed or an open stream ended at `now`: how long to wait
     /// before the next attempt.
     pub fn next_delay(&mut self, now: Instant) -> Duration {
-        if let Some(opened) = self.opened_at.take() {
-            if now.saturating_duration_since(opened) >= self.policy.healthy_after {
-                self.failures = 0;
-            }
+        if let Some(opened) = self.opened_at.take()
+            && now.saturating_duration_since(opened) >= self.policy.healthy_after
+        {
+            self.failures = 0;
         }
         if std::mem::take(&mut self.progressed) {
             self.failures = 0;

@@ -126,7 +126,10 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(framed.next().await.unwrap().unwrap().header.opcode, OpCode::Close);
+        assert_eq!(
+            framed.next().await.unwrap().unwrap().header.opcode,
+            OpCode::Close
+        );
         server.await.unwrap();
     }
 

@@ -205,7 +205,9 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();
-            WebSocket::accept_stream(tcp, Config::default()).await.unwrap()
+            WebSocket::accept_stream(tcp, Config::default())
+                .await
+                .unwrap()
         });
         let client = WebSocket::connect(&format!("ws://{addr}/"), Config::default())
             .await

@@ -28,10 +28,8 @@ fn io_error(e: hyper::Error) -> Error {
 pub fn is_upgrade_request<B>(req: &http::Request<B>) -> bool {
     let has = |name: http::header::HeaderName, token: &str| {
         req.headers().get_all(name).iter().any(|v| {
-            v.to_str().is_ok_and(|v| {
-                v.split(',')
-                    .any(|t| t.trim().eq_ignore_ascii_case(token))
-            })
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
         })
     };
     has(http::header::UPGRADE, "websocket") && has(http::header::CONNECTION, "upgrade")
@@ -83,7 +81,8 @@ pub fn upgrade<B, R: Default>(
     if cfg.validate().is_err() {
         return Err(HandshakeError::Http(500));
     }
-    let ours = pushwire_http::Request::try_from(&*req).map_err(|e| HandshakeError::Http(e.status()))?;
+    let ours =
+        pushwire_http::Request::try_from(&*req).map_err(|e| HandshakeError::Http(e.status()))?;
     let accepted = handshake::accept(&ours, protocols)?;
     let response = http::Response::try_from(&accepted.response)
         .map_err(|e| HandshakeError::Http(e.status()))?
@@ -144,7 +143,8 @@ impl Future for UpgradeFut {
     type Output = Result<HyperWebSocket, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let upgraded = std::task::ready!(Pin::new(&mut self.on_upgrade).poll(cx)).map_err(io_error)?;
+        let upgraded =
+            std::task::ready!(Pin::new(&mut self.on_upgrade).poll(cx)).map_err(io_error)?;
         let cfg = self.cfg.take().unwrap_or_default();
         // hyper's `Upgraded` replays any bytes it read past the request head itself, so
         // there is no leftover to hand over here.
@@ -235,24 +235,28 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { return };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
                 tokio::spawn(async move {
-                    let svc = service_fn(|mut req: hyper::Request<hyper::body::Incoming>| async move {
-                        let res: http::Response<Empty<Bytes>> =
-                            match upgrade(&mut req, &["chat", "echo"], Config::default()) {
-                                Ok((res, fut)) => {
-                                    tokio::spawn(async move {
-                                        let mut ws = fut.await.unwrap();
-                                        while let Ok(Some(m)) = ws.recv().await {
-                                            ws.send(&m).await.unwrap();
-                                        }
-                                    });
-                                    res
-                                }
-                                Err(e) => reject(&e),
-                            };
-                        Ok::<_, std::convert::Infallible>(res)
-                    });
+                    let svc = service_fn(
+                        |mut req: hyper::Request<hyper::body::Incoming>| async move {
+                            let res: http::Response<Empty<Bytes>> =
+                                match upgrade(&mut req, &["chat", "echo"], Config::default()) {
+                                    Ok((res, fut)) => {
+                                        tokio::spawn(async move {
+                                            let mut ws = fut.await.unwrap();
+                                            while let Ok(Some(m)) = ws.recv().await {
+                                                ws.send(&m).await.unwrap();
+                                            }
+                                        });
+                                        res
+                                    }
+                                    Err(e) => reject(&e),
+                                };
+                            Ok::<_, std::convert::Infallible>(res)
+                        },
+                    );
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(tcp), svc)
                         .with_upgrades()
@@ -308,7 +312,10 @@ mod tests {
             .body(())
             .unwrap();
         assert!(is_upgrade_request(&req));
-        let req = http::Request::get("/").header("upgrade", "websocket").body(()).unwrap();
+        let req = http::Request::get("/")
+            .header("upgrade", "websocket")
+            .body(())
+            .unwrap();
         assert!(!is_upgrade_request(&req));
     }
 }

@@ -25,6 +25,6 @@ pub use codec::FrameCodec;
 pub use futures::WsStream;
 #[cfg(feature = "hyper")]
 pub use hyper::{
-    HyperWebSocket, UpgradeFut, client, client_request, client_upgrade, is_upgrade_request,
-    reject, upgrade,
+    HyperWebSocket, UpgradeFut, client, client_request, client_upgrade, is_upgrade_request, reject,
+    upgrade,
 };
