@@ -4,36 +4,14 @@
 //!
 //! `cargo run --release -p pushwire-ws --example idle_memory -- 1000`
 
-// A counting allocator needs `unsafe impl GlobalAlloc`; it only forwards to `System`.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pushwire_ws::{Config, WebSocket};
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
+#[path = "../tests/support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::live;
 
 static READY: AtomicUsize = AtomicUsize::new(0);
 
@@ -88,7 +66,7 @@ fn main() -> std::io::Result<()> {
     };
     let mut warm = connect(10)?;
     settle(10, &mut warm)?;
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live();
     let mut clients: Vec<std::net::TcpStream> = Vec::with_capacity(n);
     let client_vec = (clients.capacity() * std::mem::size_of::<std::net::TcpStream>()) as isize;
     // In batches, so the accept backlog never overflows while the runtime is not polled.
@@ -99,7 +77,7 @@ fn main() -> std::io::Result<()> {
         clients.extend(more);
     }
     settle(10 + n, &mut clients)?;
-    let after = LIVE.load(Ordering::Relaxed);
+    let after = live();
     let per = (after - before - client_vec) as f64 / n as f64;
     println!(
         "{n} idle server connections: {:.0} bytes of heap each \

@@ -4,36 +4,16 @@
 //! `idle_memory.rs` (a counting allocator, 200 connections, each server task waiting in
 //! `recv()`), alone in its test binary.
 #![cfg(feature = "deflate")]
-#![allow(unsafe_code)] // `unsafe impl GlobalAlloc` forwarding to `System`
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use pushwire_ws::{Config, Message, WebSocket};
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::live;
 
 /// Compressed messages received by all server tasks.
 static RECEIVED: AtomicUsize = AtomicUsize::new(0);
@@ -119,13 +99,13 @@ fn idle_deflate_server_connection_holds_at_most_8_kib() {
     connect(10, &mut warm);
     settle(10, &mut warm);
     let mut clients = Vec::with_capacity(N);
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live();
     while clients.len() < N {
         let start = clients.len();
         connect(50, &mut clients);
         settle(10 + clients.len(), &mut clients[start..]);
     }
-    let per = (LIVE.load(Ordering::Relaxed) - before) / N as isize;
+    let per = (live() - before) / N as isize;
     println!(
         "heap per idle deflate server connection after {MESSAGES} compressed messages: {per} bytes"
     );

@@ -3,36 +3,16 @@
 //! idle connections (each server task waiting in `recv()`), including the task, the tokio
 //! socket registration and the shared state. Alone in its test binary so no other test
 //! allocates meanwhile.
-#![allow(unsafe_code)] // `unsafe impl GlobalAlloc` forwarding to `System`
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use pushwire_ws::{Config, WebSocket};
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::live;
 
 static READY: AtomicUsize = AtomicUsize::new(0);
 
@@ -88,13 +68,13 @@ fn idle_server_connection_holds_under_5_kib() {
     connect(10, &mut warm);
     settle(10, &mut warm);
     let mut clients = Vec::with_capacity(N);
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live();
     while clients.len() < N {
         let start = clients.len();
         connect(50, &mut clients);
         settle(10 + clients.len(), &mut clients[start..]);
     }
-    let per = (LIVE.load(Ordering::Relaxed) - before) / N as isize;
+    let per = (live() - before) / N as isize;
     println!("heap per idle server connection: {per} bytes");
     assert!(per < 5 * 1024, "{per} bytes per idle connection");
     drop(clients);
