@@ -13,6 +13,7 @@
 //! | [`server`] | `pushwire-server` | the server tying the four together |
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub use pushwire_http as http;
 pub use pushwire_poll as poll;
