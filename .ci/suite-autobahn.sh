@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Autobahn|Testsuite against pushwire-ws in both roles, sections 1-13 (12-13: permessage-deflate,
-# feature `deflate`): `fuzzingclient` against our echo server, `fuzzingserver` against our
+# feature `deflate`): `fuzzingclient` against pushwire-ws's echo server and against the
+# `pushwire` binary's `/echo` (the server's own connection pump), `fuzzingserver` against our
 # client. Prints per-section counts and exits non-zero on any FAILED case or any close
 # behaviour other than OK/INFORMATIONAL. Needs .ci/install-autobahn.sh to have run.
 set -euo pipefail
@@ -12,8 +13,10 @@ PY=$VENV/bin/python
 [ -x "$WSTEST" ] || { echo "suite-autobahn: $WSTEST missing; run .ci/install-autobahn.sh" >&2; exit 1; }
 
 cargo build --release -p pushwire-ws --features deflate --examples
+cargo build --release --bin pushwire
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 ECHO_BIN=$TARGET/release/examples/echo_server
+SERVER_BIN=$TARGET/release/pushwire
 CLIENT_BIN=$TARGET/release/examples/autobahn_client
 
 WORK=$(mktemp -d /tmp/pushwire-autobahn.XXXXXX)
@@ -84,29 +87,44 @@ PYEOF
 
 status=0
 
-# --- our server, Autobahn's client -------------------------------------------------------
-"$ECHO_BIN" 0 > "$WORK/echo.out" 2>"$WORK/echo.err" &
-PIDS+=($!)
-for _ in $(seq 1 100); do
-  grep -q "listening on" "$WORK/echo.out" 2>/dev/null && break
-  sleep 0.1
-done
-ECHO_URL=$(sed -n 's/^listening on //p' "$WORK/echo.out")
-[ -n "$ECHO_URL" ] || { echo "echo server did not start" >&2; cat "$WORK/echo.err" >&2; exit 1; }
-cat > "$WORK/client.json" <<JSON
+# --- our servers, Autobahn's client ------------------------------------------------------
+fuzz_server() { # fuzz_server NAME URL: wstest fuzzingclient against URL, checked
+  local name=$1 url=$2 t0
+  cat > "$WORK/client-$name.json" <<JSON
 {
-  "outdir": "$WORK/reports/server",
-  "servers": [{"agent": "pushwire", "url": "$ECHO_URL"}],
+  "outdir": "$WORK/reports/$name",
+  "servers": [{"agent": "pushwire-$name", "url": "$url"}],
   "cases": $CASES,
   "exclude-cases": $EXCLUDE,
   "exclude-agent-cases": {}
 }
 JSON
-T0=$(date +%s)
-(cd "$WORK" && timeout 900 "$WSTEST" -m fuzzingclient -s "$WORK/client.json" > "$WORK/fuzzingclient.log" 2>&1) \
-  || { echo "wstest fuzzingclient failed"; tail -20 "$WORK/fuzzingclient.log"; status=1; }
-echo "autobahn server role: $(( $(date +%s) - T0 )) s"
-check server "$WORK/reports/server/index.json" || status=1
+  t0=$(date +%s)
+  (cd "$WORK" && timeout 900 "$WSTEST" -m fuzzingclient -s "$WORK/client-$name.json" > "$WORK/fuzzingclient-$name.log" 2>&1) \
+    || { echo "wstest fuzzingclient ($name) failed"; tail -20 "$WORK/fuzzingclient-$name.log"; status=1; }
+  echo "autobahn $name: $(( $(date +%s) - t0 )) s"
+  check "$name" "$WORK/reports/$name/index.json" || status=1
+}
+
+start_and_wait() { # start_and_wait OUT BIN ARGS...: runs BIN, echoes its "listening on" URL
+  local out=$1; shift
+  "$@" > "$out" 2>"$out.err" &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do
+    grep -q "listening on" "$out" 2>/dev/null && break
+    sleep 0.1
+  done
+  sed -n 's/^listening on //p' "$out"
+}
+
+ECHO_URL=$(start_and_wait "$WORK/echo.out" "$ECHO_BIN" 0)
+[ -n "$ECHO_URL" ] || { echo "echo server did not start" >&2; cat "$WORK/echo.out.err" >&2; exit 1; }
+fuzz_server server "$ECHO_URL"
+
+# The binary prints `listening on http://HOST:PORT`; its /echo has pushwire-ws's default limits.
+HTTP_URL=$(start_and_wait "$WORK/pushwire.out" "$SERVER_BIN" --addr 127.0.0.1:0)
+[ -n "$HTTP_URL" ] || { echo "pushwire did not start" >&2; cat "$WORK/pushwire.out.err" >&2; exit 1; }
+fuzz_server binary-echo "ws://${HTTP_URL#http://}/echo"
 
 # --- our client, Autobahn's server -------------------------------------------------------
 PORT=$(free_port)

@@ -496,3 +496,23 @@ async fn every_cursor_rule_on_every_transport() {
         assert_eq!(ws_missed, want_missed, "ws {label}");
     }
 }
+
+/// Ten pings arriving in one read each get their own pong, in order (Autobahn 2.10; RFC 6455
+/// §5.5.3 would allow answering only the latest, but a peer counting pongs is not surprised).
+#[tokio::test]
+async fn echo_answers_every_ping_of_a_burst_in_order() {
+    let srv = start(config()).await;
+    let mut ws = Ws::open(srv.addr, "/echo").await;
+    let mut burst = Vec::new();
+    for i in 0..10u8 {
+        burst.extend_from_slice(&masked_frame(0x89, &[b'p', i]));
+    }
+    burst.extend_from_slice(&masked_frame(0x81, b"after"));
+    ws.c.send(&burst).await;
+    for i in 0..10u8 {
+        let f = tokio::time::timeout(GUARD, ws.next()).await.unwrap();
+        assert_eq!(f, Some(Frame::Pong(vec![b'p', i])), "pong {i}");
+    }
+    let f = tokio::time::timeout(GUARD, ws.next()).await.unwrap();
+    assert_eq!(f, Some(Frame::Text("after".into())));
+}

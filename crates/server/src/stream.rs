@@ -247,7 +247,13 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
                         proto.abort(pushwire_ws::Error::Internal);
                     }
                 }
-                Ok(Some(_)) => {} // control frames: answers are queued by the protocol
+                Ok(Some(_)) => {
+                    // A ping's pong is queued by the protocol; write it now, so that each of
+                    // several pings read in one batch gets its own pong, in order. RFC 6455
+                    // §5.5.3 allows answering only the latest, but Autobahn 2.10 (ten pings)
+                    // expects every one, as the pushwire-ws shell does.
+                    proto.poll_transmit(&mut c.wbuf);
+                }
                 Ok(None) => break,
                 Err(e) => {
                     debug(format_args!("websocket closed: {e}"));
