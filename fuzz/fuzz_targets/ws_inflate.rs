@@ -11,12 +11,11 @@
 //! - errors are terminal and carry a close code.
 #![no_main]
 
-use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use pushwire_fuzz::{BYTEWISE_MAX, Input, WsMsg, small_limit, ws_msg};
+use pushwire_fuzz::{BYTEWISE_MAX, Input, small_limit, ws_transcript};
+use pushwire_ws::Config;
 use pushwire_ws::deflate::DeflateParams;
-use pushwire_ws::frame::{FrameDecoder, Role};
-use pushwire_ws::{Config, Protocol, State};
+use pushwire_ws::frame::Role;
 
 /// The product's default `max_message` is 64 MiB; 64 KiB keeps bombs cheap.
 const MAX_MESSAGE: usize = 64 << 10;
@@ -37,53 +36,10 @@ fuzz_target!(|raw: &[u8]| {
     let data = input.data;
 
     let run = |pieces: Vec<&[u8]>| {
-        let mut proto = Protocol::new(Role::Server, &cfg);
-        proto.set_deflate(params);
-        let mut buf = BytesMut::new();
-        let mut out: Vec<Result<WsMsg, pushwire_ws::Error>> = Vec::new();
-        'feed: for p in pieces {
-            buf.extend_from_slice(p);
-            loop {
-                match proto.receive(&mut buf) {
-                    Ok(Some(m)) => {
-                        let w = ws_msg(&m);
-                        match &w {
-                            WsMsg::Text(t) => {
-                                assert!(std::str::from_utf8(t).is_ok());
-                                assert!(t.len() <= MAX_MESSAGE, "text over max_message");
-                            }
-                            WsMsg::Binary(b) => {
-                                assert!(b.len() <= MAX_MESSAGE, "binary over max_message")
-                            }
-                            WsMsg::Ping(b) | WsMsg::Pong(b) => assert!(b.len() <= 125),
-                            WsMsg::Close(_) => assert_eq!(proto.state(), State::Closed),
-                        }
-                        out.push(Ok(w));
-                    }
-                    Ok(None) => continue 'feed,
-                    Err(e) => {
-                        assert!(e.close_code().is_some(), "{e:?} has no close code");
-                        assert!(proto.is_terminated());
-                        assert_eq!(
-                            proto.receive(&mut buf),
-                            Err(e.clone()),
-                            "errors are terminal"
-                        );
-                        out.push(Err(e));
-                        break 'feed;
-                    }
-                }
-            }
+        let (out, sent) = ws_transcript(Role::Server, &cfg, Some(params), MAX_MESSAGE, pieces);
+        if let Some(Err(e)) = out.last() {
+            assert!(e.close_code().is_some(), "{e:?} has no close code");
         }
-        // What the connection answers, decoded as a client would (masks aside).
-        let mut wire = BytesMut::new();
-        proto.poll_transmit(&mut wire);
-        let mut dec = FrameDecoder::new(Role::Client, &Config::default());
-        let mut sent = Vec::new();
-        while let Some(f) = dec.decode(&mut wire).expect("our own frames decode") {
-            sent.push((f.header.opcode, f.payload));
-        }
-        assert!(wire.is_empty(), "a partial frame was transmitted");
         (out, sent)
     };
     let whole = run(vec![data]);

@@ -293,8 +293,8 @@ pub fn ws_msg(m: &pushwire_ws::Message) -> WsMsg {
 /// `FrameDecoder` and `Protocol` in one role (see those targets' docs).
 pub fn ws_frame_target(raw: &[u8], role: pushwire_ws::frame::Role) {
     use bytes::BytesMut;
+    use pushwire_ws::Config;
     use pushwire_ws::frame::{FrameDecoder, Role};
-    use pushwire_ws::{Config, Protocol, State};
 
     let input = Input::parse(raw);
     let d = Config::default();
@@ -352,54 +352,7 @@ pub fn ws_frame_target(raw: &[u8], role: pushwire_ws::frame::Role) {
     }
 
     // ---- the message layer (sans-IO connection) ----
-    let run = |pieces: Vec<&[u8]>| {
-        let mut proto = Protocol::new(role, &cfg);
-        let mut buf = BytesMut::new();
-        let mut out: Vec<Result<WsMsg, pushwire_ws::Error>> = Vec::new();
-        'feed: for p in pieces {
-            buf.extend_from_slice(p);
-            loop {
-                match proto.receive(&mut buf) {
-                    Ok(Some(m)) => {
-                        let w = ws_msg(&m);
-                        match &w {
-                            WsMsg::Text(t) => {
-                                assert!(std::str::from_utf8(t).is_ok());
-                                assert!(t.len() <= max_message);
-                            }
-                            WsMsg::Binary(b) => assert!(b.len() <= max_message),
-                            WsMsg::Ping(b) | WsMsg::Pong(b) => assert!(b.len() <= 125),
-                            WsMsg::Close(_) => assert_eq!(proto.state(), State::Closed),
-                        }
-                        out.push(Ok(w));
-                    }
-                    Ok(None) => continue 'feed,
-                    Err(e) => {
-                        assert!(proto.is_terminated());
-                        assert_eq!(
-                            proto.receive(&mut buf),
-                            Err(e.clone()),
-                            "errors are terminal"
-                        );
-                        out.push(Err(e));
-                        break 'feed;
-                    }
-                }
-            }
-        }
-        // What the connection answers (pong, close echo, failure close), decoded with the
-        // other role's decoder: masks differ from run to run, payloads must not.
-        let mut wire = BytesMut::new();
-        proto.poll_transmit(&mut wire);
-        let other = if server { Role::Client } else { Role::Server };
-        let mut dec = FrameDecoder::new(other, &Config::default());
-        let mut sent = Vec::new();
-        while let Some(f) = dec.decode(&mut wire).expect("our own frames decode") {
-            sent.push((f.header.opcode, f.payload));
-        }
-        assert!(wire.is_empty(), "a partial frame was transmitted");
-        (out, sent)
-    };
+    let run = |pieces: Vec<&[u8]>| ws_transcript(role, &cfg, None, max_message, pieces);
     let (msgs, sent) = run(vec![data]);
     let (m, s) = run(input.pieces());
     assert_eq!(
@@ -459,4 +412,80 @@ pub fn ws_frame_target(raw: &[u8], role: pushwire_ws::frame::Role) {
             );
         }
     }
+}
+
+/// Messages or the final error, then the control frames the connection answered with.
+pub type WsTranscript = (
+    Vec<Result<WsMsg, pushwire_ws::Error>>,
+    Vec<(pushwire_ws::frame::OpCode, bytes::Bytes)>,
+);
+
+/// The message-layer transcript of one connection fed `pieces`: every message or the final
+/// error, and the control frames it queued (pong, close echo, failure close) decoded with the
+/// other role's decoder, since masks differ from run to run and payloads must not. Asserts the
+/// invariants every message must hold (UTF-8 text, `max_message`, control payloads <= 125,
+/// terminal errors). `deflate` switches permessage-deflate on with those parameters.
+pub fn ws_transcript(
+    role: pushwire_ws::frame::Role,
+    cfg: &pushwire_ws::Config,
+    deflate: Option<pushwire_ws::deflate::DeflateParams>,
+    max_message: usize,
+    pieces: Vec<&[u8]>,
+) -> WsTranscript {
+    use bytes::BytesMut;
+    use pushwire_ws::frame::{FrameDecoder, Role};
+    use pushwire_ws::{Config, Protocol, State};
+    let mut proto = Protocol::new(role, cfg);
+    if let Some(params) = deflate {
+        proto.set_deflate(params);
+    }
+    let mut buf = BytesMut::new();
+    let mut out: Vec<Result<WsMsg, pushwire_ws::Error>> = Vec::new();
+    'feed: for p in pieces {
+        buf.extend_from_slice(p);
+        loop {
+            match proto.receive(&mut buf) {
+                Ok(Some(m)) => {
+                    let w = ws_msg(&m);
+                    match &w {
+                        WsMsg::Text(t) => {
+                            assert!(std::str::from_utf8(t).is_ok());
+                            assert!(t.len() <= max_message);
+                        }
+                        WsMsg::Binary(b) => assert!(b.len() <= max_message),
+                        WsMsg::Ping(b) | WsMsg::Pong(b) => assert!(b.len() <= 125),
+                        WsMsg::Close(_) => assert_eq!(proto.state(), State::Closed),
+                    }
+                    out.push(Ok(w));
+                }
+                Ok(None) => continue 'feed,
+                Err(e) => {
+                    assert!(proto.is_terminated());
+                    assert_eq!(
+                        proto.receive(&mut buf),
+                        Err(e.clone()),
+                        "errors are terminal"
+                    );
+                    out.push(Err(e));
+                    break 'feed;
+                }
+            }
+        }
+    }
+    // What the connection answers (pong, close echo, failure close), decoded with the
+    // other role's decoder: masks differ from run to run, payloads must not.
+    let mut wire = BytesMut::new();
+    proto.poll_transmit(&mut wire);
+    let other = if role == Role::Server {
+        Role::Client
+    } else {
+        Role::Server
+    };
+    let mut dec = FrameDecoder::new(other, &Config::default());
+    let mut sent = Vec::new();
+    while let Some(f) = dec.decode(&mut wire).expect("our own frames decode") {
+        sent.push((f.header.opcode, f.payload));
+    }
+    assert!(wire.is_empty(), "a partial frame was transmitted");
+    (out, sent)
 }
