@@ -15,198 +15,42 @@
 //!   a `Content-Length` body is exactly that long; no empty data chunk.
 #![no_main]
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
+use pushwire_fuzz::http_conn::{Event, Side, check_fields, transcript};
 use pushwire_fuzz::{BYTEWISE_MAX, Input, small_limit};
 use pushwire_http::{
-    BodyChunk, BodyDecoder, BodyKind, Error, HeadParser, Limits, Method, Response, ResponseHead,
-    Status, Version, encode_response_head, parse_response, response_body_kind,
+    BodyKind, Error, HeadParser, Limits, Method, Response, ResponseHead, Status, Version,
+    encode_response_head, parse_response, response_body_kind,
 };
 
-/// Most responses followed on one connection (bounds the work per input).
-const MAX_RESPONSES: usize = 16;
+struct ResponseSide(Method);
 
-#[derive(Debug, Clone, PartialEq)]
-enum Event {
-    Head(Box<Response>, BodyKind),
-    /// A body that ended: all its bytes.
-    Body(Vec<u8>),
-    /// A body cut by an error: the bytes handed out before it.
-    BodyThenError(Vec<u8>, Error),
-    Error(Error),
-    /// EOF inside a head: how many bytes were buffered.
-    EofInHead(usize),
-}
-
-enum State {
-    Head,
-    Body(BodyDecoder, BodyKind),
-}
-
-struct Conn {
-    method: Method,
-    limits: Limits,
-    parser: HeadParser,
-    buf: BytesMut,
-    state: State,
-    body: Vec<u8>,
-    events: Vec<Event>,
-    done: bool,
-    responses: usize,
-}
-
-impl Conn {
-    fn new(limits: &Limits, method: &Method) -> Conn {
-        Conn {
-            method: method.clone(),
-            limits: limits.clone(),
-            parser: HeadParser::new(limits),
-            buf: BytesMut::new(),
-            state: State::Head,
-            body: Vec::new(),
-            events: Vec::new(),
-            done: false,
-            responses: 0,
+impl Side for ResponseSide {
+    type Head = Response;
+    fn parse(
+        &self,
+        parser: &mut HeadParser,
+        buf: &[u8],
+    ) -> Result<Status<(Response, usize)>, Error> {
+        parser.parse_response(buf)
+    }
+    fn check(&self, res: &Response, limits: &Limits) {
+        check_response(res, limits);
+    }
+    fn body_kind(&self, res: &Response) -> Result<BodyKind, Error> {
+        let kind = response_body_kind(res, &self.0)?;
+        let (s, method) = (res.status, &self.0);
+        if *method == Method::Head
+            || (100..200).contains(&s)
+            || s == 204
+            || s == 304
+            || (*method == Method::Connect && (200..300).contains(&s))
+        {
+            assert_eq!(kind, BodyKind::None, "status {s} to {method}");
         }
+        Ok(kind)
     }
-
-    fn push(&mut self, chunk: &[u8]) {
-        if self.done {
-            return;
-        }
-        self.buf.extend_from_slice(chunk);
-        self.run();
-    }
-
-    fn fail(&mut self, e: Error) {
-        check_status(&e);
-        self.events.push(Event::Error(e));
-        self.done = true;
-    }
-
-    fn run(&mut self) {
-        while !self.done {
-            match &mut self.state {
-                State::Head => match self.parser.parse_response(&self.buf) {
-                    Ok(Status::Partial) => {
-                        assert!(
-                            self.buf.len() <= self.limits.max_head_bytes,
-                            "partial head of {} bytes over max_head_bytes {}",
-                            self.buf.len(),
-                            self.limits.max_head_bytes
-                        );
-                        return;
-                    }
-                    Ok(Status::Complete((res, n))) => {
-                        assert!(n > 0 && n <= self.buf.len());
-                        assert!(
-                            n <= self.limits.max_head_bytes,
-                            "head of {n} bytes accepted"
-                        );
-                        check_response(&res, &self.limits);
-                        self.buf.advance(n);
-                        self.responses += 1;
-                        match response_body_kind(&res, &self.method) {
-                            Ok(kind) => {
-                                let s = res.status;
-                                if self.method == Method::Head
-                                    || (100..200).contains(&s)
-                                    || s == 204
-                                    || s == 304
-                                    || (self.method == Method::Connect && (200..300).contains(&s))
-                                {
-                                    assert_eq!(
-                                        kind,
-                                        BodyKind::None,
-                                        "status {s} to {}",
-                                        self.method
-                                    );
-                                }
-                                self.events.push(Event::Head(Box::new(res), kind));
-                                self.state =
-                                    State::Body(BodyDecoder::new(kind, &self.limits), kind);
-                            }
-                            Err(e) => self.fail(e),
-                        }
-                    }
-                    Err(e) => self.fail(e),
-                },
-                State::Body(dec, kind) => match dec.decode(&mut self.buf) {
-                    Ok(Some(BodyChunk::Data(b))) => {
-                        assert!(!b.is_empty(), "empty data chunk");
-                        self.body.extend_from_slice(&b);
-                        assert!(self.body.len() as u64 <= self.limits.max_body);
-                        // `decoded()` counts a chunk's announced size when the chunk starts.
-                        assert_eq!(dec.decoded(), self.body.len() as u64);
-                    }
-                    Ok(Some(BodyChunk::End)) => {
-                        assert!(dec.is_done());
-                        assert_eq!(dec.decoded(), self.body.len() as u64);
-                        if let BodyKind::Length(n) = kind {
-                            assert_eq!(self.body.len() as u64, *n);
-                        }
-                        self.events
-                            .push(Event::Body(std::mem::take(&mut self.body)));
-                        self.state = State::Head;
-                        if self.responses >= MAX_RESPONSES {
-                            self.done = true;
-                        }
-                    }
-                    Ok(None) => {
-                        assert!(
-                            self.buf.is_empty(),
-                            "decoder wants more with bytes buffered"
-                        );
-                        return;
-                    }
-                    Err(e) => {
-                        check_status(&e);
-                        let body = std::mem::take(&mut self.body);
-                        self.events.push(Event::BodyThenError(body, e));
-                        self.done = true;
-                    }
-                },
-            }
-        }
-    }
-
-    fn finish(mut self) -> Vec<Event> {
-        if !self.done {
-            match &mut self.state {
-                State::Head => {
-                    if !self.buf.is_empty() {
-                        self.events.push(Event::EofInHead(self.buf.len()));
-                    }
-                }
-                State::Body(dec, _) => match dec.decode_eof(&mut self.buf) {
-                    Ok(Some(BodyChunk::End)) => self
-                        .events
-                        .push(Event::Body(std::mem::take(&mut self.body))),
-                    Ok(other) => panic!("decode_eof on an empty buffer gave {other:?}"),
-                    Err(e) => {
-                        check_status(&e);
-                        let body = std::mem::take(&mut self.body);
-                        self.events.push(Event::BodyThenError(body, e));
-                    }
-                },
-            }
-        }
-        self.events
-    }
-}
-
-fn check_status(e: &Error) {
-    let s = e.status();
-    assert!(
-        matches!(s, 400 | 413 | 414 | 431 | 501 | 505),
-        "peer error {e:?} maps to status {s}"
-    );
-    let text = e.to_string();
-    assert!(!text.is_empty() && !text.starts_with(char::is_uppercase));
-}
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn check_response(res: &Response, limits: &Limits) {
@@ -218,21 +62,7 @@ fn check_response(res: &Response, limits: &Limits) {
         "reason {:?}",
         res.reason
     );
-    assert!(res.headers.len() <= limits.max_headers);
-    for (name, value) in res.headers.iter() {
-        assert!(
-            !name.is_empty() && name.bytes().all(is_tchar),
-            "name {name:?}"
-        );
-        assert!(
-            value
-                .iter()
-                .all(|&b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80),
-            "value {value:?}"
-        );
-        assert!(!value.starts_with(b" ") && !value.starts_with(b"\t"));
-        assert!(!value.ends_with(b" ") && !value.ends_with(b"\t"));
-    }
+    check_fields(&res.headers, limits);
     let _ = (res.keep_alive(), res.is_upgrade_to("websocket"));
     roundtrip(res);
 }
@@ -279,18 +109,6 @@ fn limits(cfg: [u8; 4]) -> Limits {
         .with_max_trailer_bytes(small_limit(cfg[3] >> 2, d.max_trailer_bytes, 0, 32))
 }
 
-fn transcript<'a>(
-    limits: &Limits,
-    method: &Method,
-    pieces: impl IntoIterator<Item = &'a [u8]>,
-) -> Vec<Event> {
-    let mut conn = Conn::new(limits, method);
-    for p in pieces {
-        conn.push(p);
-    }
-    conn.finish()
-}
-
 fuzz_target!(|raw: &[u8]| {
     let input = Input::parse(raw);
     let limits = limits(input.cfg);
@@ -298,8 +116,9 @@ fuzz_target!(|raw: &[u8]| {
         [usize::from(input.cfg[2] % 4)]
     .clone();
     let data = input.data;
+    let side = ResponseSide(method.clone());
 
-    let whole = transcript(&limits, &method, [data]);
+    let whole = transcript(&side, &limits, [data]);
 
     // The one-shot function agrees with the first head.
     match parse_response(data, &limits) {
@@ -318,10 +137,10 @@ fuzz_target!(|raw: &[u8]| {
         Err(e) => assert_eq!(whole.first(), Some(&Event::Error(e))),
     }
 
-    let split = transcript(&limits, &method, input.pieces());
+    let split = transcript(&side, &limits, input.pieces());
     assert_eq!(whole, split, "whole vs split at {:?}", input.cuts);
     if data.len() <= BYTEWISE_MAX {
-        let bytewise = transcript(&limits, &method, data.chunks(1));
+        let bytewise = transcript(&side, &limits, data.chunks(1));
         assert_eq!(whole, bytewise, "whole vs byte by byte");
     }
 });

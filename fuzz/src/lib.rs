@@ -14,6 +14,8 @@
 //! byte by byte), and the targets assert that every feeding gives the same result.
 //! Inputs shorter than the header are padded with zeros (default config, no cuts).
 
+pub mod http_conn;
+
 /// A decoded fuzz input.
 #[derive(Debug, Clone)]
 pub struct Input<'a> {
