@@ -18,9 +18,11 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod bridges;
 pub mod compare;
 pub mod net;
 pub mod probe;
+pub mod sse_parse;
 pub mod stats;
 pub mod techniques;
 pub mod workloads;
