@@ -7,24 +7,24 @@
 //! the same however the body was chunked (rule 7).
 //!
 //! # How it stays exact and linear
-//! Fed bytes are appended to one buffer that always starts at a line start. Line ends are
-//! searched only in bytes not searched before (`scanned`), so one 1 MiB line fed in 64 B
-//! chunks costs the same as fed whole. A complete line is split into field and value on the
-//! raw bytes, then each value is UTF-8 decoded on its own. That is the same as decoding the
-//! whole stream first (rule 1): CR, LF and `:` are ASCII, so they never sit inside a valid
-//! sequence nor inside a WHATWG "maximal subpart" of an invalid one, and decoding a line
-//! never depends on how its bytes arrived.
+//! Each fed chunk is UTF-8 decoded once, as it arrives, into one text buffer (rule 1: the
+//! WHATWG decoder, U+FFFD per maximal invalid subpart); the up to 3 bytes of a character
+//! split across chunks wait for the next chunk, so the text is the same as decoding the
+//! whole stream at once, whatever the chunking. The text buffer always starts at a line
+//! start. Line ends are searched only in bytes not searched before (`scanned`), so one 1 MiB
+//! line fed in 64 B chunks costs the same as fed whole. A complete line is split into field
+//! and value at ASCII bytes (CR, LF, `:`, space), which are always character boundaries, so
+//! values are copied as text without being validated again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
-
 use crate::config::Config;
 use crate::error::{CapacityError, Error};
 
-/// The UTF-8 byte order mark, stripped once at the start of each stream (rule 2).
-const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
+/// The byte order mark (EF BB BF decoded), stripped once at the start of each stream
+/// (rule 2).
+const BOM: char = '\u{FEFF}';
 
 /// One dispatched event, as a browser's `MessageEvent` would carry it (rule 24), minus the
 /// origin, which the client adds.
@@ -120,11 +120,15 @@ enum Kind {
 /// ```
 #[derive(Debug)]
 pub struct EventParser {
-    /// Fed bytes; `buf[pos..]` is not processed yet and starts at a line start.
-    buf: BytesMut,
+    /// Fed bytes, decoded; `text[pos..]` is not processed yet and starts at a line start.
+    text: String,
     pos: usize,
-    /// `buf[pos..pos + scanned]` is known to hold no CR or LF.
+    /// `text[pos..pos + scanned]` is known to hold no CR or LF.
     scanned: usize,
+    /// The start of a UTF-8 sequence cut by the end of the last chunk (`partial_len` bytes,
+    /// at most 3): decoded once the next chunk completes or breaks it.
+    partial: [u8; 4],
+    partial_len: usize,
     /// At the start of a stream, still deciding whether it begins with a BOM.
     bom_pending: bool,
     /// The last line ended with a CR at the end of the input: an LF next belongs to it
@@ -185,9 +189,11 @@ impl EventParser {
     pub fn with_config(cfg: Config) -> Self {
         let message: Arc<str> = Arc::from("message");
         EventParser {
-            buf: BytesMut::new(),
+            text: String::new(),
             pos: 0,
             scanned: 0,
+            partial: [0; 4],
+            partial_len: 0,
             bom_pending: true,
             skip_lf: false,
             dropping_line: false,
@@ -238,16 +244,94 @@ impl EventParser {
     /// Appends a chunk of the response body. Nothing is parsed until
     /// [`EventParser::next_item`]; feed what one read returned, then drain.
     pub fn feed(&mut self, chunk: &[u8]) {
-        if self.pos > 0 {
-            self.buf.advance(self.pos);
-            self.pos = 0;
-        }
-        self.buf.extend_from_slice(chunk);
+        self.compact();
+        self.decode(chunk);
     }
 
-    /// Bytes fed but not processed yet (at most one partial line once drained).
+    /// Drops the processed text. `pos` is at a line start (after CR, LF or the BOM), so at a
+    /// character boundary: `drain` cannot panic.
+    fn compact(&mut self) {
+        if self.pos > 0 {
+            if self.pos >= self.text.len() {
+                self.text.clear();
+            } else {
+                self.text.drain(..self.pos);
+            }
+            self.pos = 0;
+        }
+    }
+
+    /// Appends `chunk` to the text, decoded as the WHATWG UTF-8 decoder would (rule 1): each
+    /// maximal invalid subpart becomes one U+FFFD, which is what [`std::str::Utf8Error`]
+    /// reports as `error_len`. A sequence cut by the end of the chunk waits in `partial`.
+    fn decode(&mut self, mut chunk: &[u8]) {
+        while self.partial_len > 0 {
+            let Some((&b, rest)) = chunk.split_first() else {
+                return;
+            };
+            let n = self.partial_len;
+            let Some(slot) = self.partial.get_mut(n) else {
+                // Unreachable: a sequence is complete or invalid by its 4th byte.
+                self.partial_len = 0;
+                break;
+            };
+            *slot = b;
+            match std::str::from_utf8(self.partial.get(..=n).unwrap_or_default()) {
+                Ok(s) => {
+                    self.text.push_str(s);
+                    self.partial_len = 0;
+                    chunk = rest;
+                }
+                Err(e) if e.error_len().is_none() => {
+                    self.partial_len = n + 1;
+                    chunk = rest;
+                }
+                Err(_) => {
+                    // The cut sequence was a prefix of a valid one, so `b` is what broke it:
+                    // the prefix is one maximal subpart and `b` starts afresh.
+                    self.text.push(char::REPLACEMENT_CHARACTER);
+                    self.partial_len = 0;
+                }
+            }
+        }
+        loop {
+            match std::str::from_utf8(chunk) {
+                Ok(s) => {
+                    self.text.push_str(s);
+                    return;
+                }
+                Err(e) => {
+                    let (valid, rest) = chunk.split_at(e.valid_up_to());
+                    if let Ok(s) = std::str::from_utf8(valid) {
+                        self.text.push_str(s);
+                    }
+                    match e.error_len() {
+                        Some(n) => {
+                            self.text.push(char::REPLACEMENT_CHARACTER);
+                            chunk = rest.get(n..).unwrap_or_default();
+                        }
+                        None => {
+                            // At most 3 bytes: the start of a sequence the next chunk may
+                            // complete.
+                            let n = rest.len().min(3);
+                            if let (Some(dst), Some(src)) =
+                                (self.partial.get_mut(..n), rest.get(..n))
+                            {
+                                dst.copy_from_slice(src);
+                            }
+                            self.partial_len = n;
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Bytes fed but not processed yet (at most one partial line once drained), counted as
+    /// decoded text plus the bytes of a cut character.
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.pos
+        self.text.len() - self.pos + self.partial_len
     }
 
     /// The next thing the stream said, `Ok(None)` when more input is needed.
@@ -317,8 +401,8 @@ impl EventParser {
 
     /// Processes lines until one produces something.
     ///
-    /// Lines are processed in place from `buf[pos..]`; consumed bytes are released in one
-    /// `advance` when more input is needed (per line it showed up in profiles).
+    /// Lines are processed in place from `text[pos..]`; consumed text is released in one
+    /// go at the next `feed` (per line it showed up in profiles).
     fn step(&mut self) -> Kind {
         if self.fields.dispatched {
             // Rule 25: reset the data and type buffers after a dispatch (deferred so the
@@ -327,33 +411,27 @@ impl EventParser {
             self.fields.data.clear();
             self.fields.type_set = false;
         }
-        let result = self.step_inner();
-        if self.pos > 0 && matches!(result, Kind::Need | Kind::Limit(_)) {
-            self.buf.advance(self.pos);
-            self.pos = 0;
-        }
-        result
+        self.step_inner()
     }
 
     fn step_inner(&mut self) -> Kind {
         loop {
-            let input = self.buf.get(self.pos..).unwrap_or_default();
+            let input = self.text.get(self.pos..).unwrap_or_default();
             if self.bom_pending {
-                // Rules 2 and 3: exactly one BOM, only at the very start, maybe split.
-                let n = input.len().min(3);
-                if input.get(..n) != BOM.get(..n) {
-                    self.bom_pending = false;
-                } else if n < 3 {
+                // Rules 2 and 3: exactly one BOM, only at the very start. A BOM split
+                // across chunks is decoded once its third byte arrives.
+                if input.is_empty() {
                     return Kind::Need;
-                } else {
-                    self.pos += 3;
-                    self.bom_pending = false;
+                }
+                self.bom_pending = false;
+                if input.starts_with(BOM) {
+                    self.pos += BOM.len_utf8();
                     continue;
                 }
             }
             if self.skip_lf {
                 // Rule 5: CR at the end of one chunk, LF at the start of the next.
-                match input.first() {
+                match input.as_bytes().first() {
                     None => return Kind::Need,
                     Some(b'\n') => {
                         self.pos += 1;
@@ -363,19 +441,20 @@ impl EventParser {
                     Some(_) => self.skip_lf = false,
                 }
             }
-            let found = input
+            let bytes = input.as_bytes();
+            let found = bytes
                 .get(self.scanned..)
                 .and_then(find_line_end)
                 .map(|i| i + self.scanned);
             let Some(end) = found else {
                 self.scanned = input.len();
                 if self.dropping_line {
-                    self.pos = self.buf.len();
+                    self.pos = self.text.len();
                     self.scanned = 0;
                 } else if self.scanned > self.fields.cfg.max_line {
                     // An over-long partial line: drop what is buffered and the rest as it
                     // comes, so memory stays at the limit whatever the chunking.
-                    self.pos = self.buf.len();
+                    self.pos = self.text.len();
                     self.scanned = 0;
                     self.dropping_line = true;
                     self.fields.abort_block();
@@ -385,8 +464,8 @@ impl EventParser {
             };
             // Rule 4: CRLF, LF or a lone CR ends the line.
             let mut consumed = end + 1;
-            if input.get(end) == Some(&b'\r') {
-                match input.get(end + 1) {
+            if bytes.get(end) == Some(&b'\r') {
+                match bytes.get(end + 1) {
                     Some(b'\n') => consumed += 1,
                     Some(_) => {}
                     None => self.skip_lf = true,
@@ -420,9 +499,10 @@ impl EventParser {
     /// do (the standard's text starts it at `""`, which would make a resumed stream whose
     /// events carry no `id` forget the cursor it resumed from).
     pub fn finish(&mut self) {
-        self.buf.clear();
+        self.text.clear();
         self.pos = 0;
         self.scanned = 0;
+        self.partial_len = 0;
         self.bom_pending = true;
         self.skip_lf = false;
         self.dropping_line = false;
@@ -451,7 +531,7 @@ impl Fields {
     }
 
     /// Processes one complete line (without its line end), rules 10-19.
-    fn process_line(&mut self, line: &[u8]) -> Kind {
+    fn process_line(&mut self, line: &str) -> Kind {
         if line.is_empty() {
             if self.skipping_block {
                 self.skipping_block = false;
@@ -464,18 +544,18 @@ impl Fields {
         }
         let (field, value) = split_field(line);
         // Rule 12: one leading U+0020 (only a space) goes.
-        let value = value.strip_prefix(b" ").unwrap_or(value);
+        let value = value.strip_prefix(' ').unwrap_or(value);
         match field {
             // Rule 11: a comment (empty field name).
             Field::Comment => {
                 self.comment.clear();
-                push_lossy(&mut self.comment, value);
+                self.comment.push_str(value);
                 return Kind::Comment;
             }
             Field::Data => {
                 // Rule 16.
                 self.data.reserve(value.len() + 1);
-                push_lossy(&mut self.data, value);
+                self.data.push_str(value);
                 self.data.push('\n');
                 if self.data.len() > self.cfg.max_event_data {
                     self.abort_block();
@@ -483,11 +563,10 @@ impl Fields {
                 }
             }
             Field::Event => {
-                // Rule 15. Equal bytes mean equal text: `event_type` is valid UTF-8, so
-                // `value` is too and decodes to the same string.
-                if value != self.event_type.as_bytes() {
+                // Rule 15. A repeated type is not copied again.
+                if value != self.event_type {
                     self.event_type.clear();
-                    push_lossy(&mut self.event_type, value);
+                    self.event_type.push_str(value);
                     if self.event_type.len() > self.cfg.max_event_type_len {
                         self.event_type.clear();
                         self.abort_block();
@@ -497,9 +576,9 @@ impl Fields {
                 self.type_set = true;
             }
             // Rule 17: an id containing NUL is ignored; otherwise set, even to "".
-            Field::Id if !value.contains(&0) => {
+            Field::Id if !has_nul(value.as_bytes()) => {
                 self.id_next.clear();
-                push_lossy(&mut self.id_next, value);
+                self.id_next.push_str(value);
                 if self.id_next.len() > self.cfg.max_id_len {
                     self.abort_block();
                     return Kind::Limit(CapacityError::IdTooLong);
@@ -507,8 +586,8 @@ impl Fields {
                 self.id_pending = true;
             }
             // Rule 18: one or more ASCII digits, base 10 (leading zeros fine).
-            Field::Retry if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
-                let ms = value.iter().fold(0u64, |acc, &d| {
+            Field::Retry if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                let ms = value.bytes().fold(0u64, |acc, d| {
                     acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
                 });
                 let t = Duration::from_millis(ms);
@@ -554,20 +633,10 @@ impl Fields {
     }
 }
 
-/// Appends `bytes` decoded as the WHATWG UTF-8 decoder would (rule 1): each maximal invalid
-/// subpart becomes one U+FFFD, which is exactly what [`str::Utf8Chunks`] reports.
-fn push_lossy(dst: &mut String, bytes: &[u8]) {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => dst.push_str(s),
-        Err(_) => {
-            for chunk in bytes.utf8_chunks() {
-                dst.push_str(chunk.valid());
-                if !chunk.invalid().is_empty() {
-                    dst.push(char::REPLACEMENT_CHARACTER);
-                }
-            }
-        }
-    }
+/// Does `id` hold a NUL (rule 17)? Ids are short: a plain loop beats a `memchr` call.
+#[inline]
+fn has_nul(id: &[u8]) -> bool {
+    id.iter().fold(false, |acc, &b| acc | (b == 0))
 }
 
 /// The fields the standard knows (rule 14: compared literally, case-sensitively).
@@ -582,22 +651,23 @@ enum Field {
 }
 
 /// Rules 12 and 13: the field is everything before the first colon and the value everything
-/// after it; a line without a colon is a field name with an empty value. Comparing raw bytes
-/// equals comparing decoded text, because the known names are ASCII. The common lines are
-/// recognised by their first bytes, without searching for the colon.
+/// after it; a line without a colon is a field name with an empty value. The common lines are
+/// recognised by their first bytes, without searching for the colon. Every cut is next to an
+/// ASCII `:`, so at a character boundary.
 #[inline]
-fn split_field(line: &[u8]) -> (Field, &[u8]) {
+fn split_field(line: &str) -> (Field, &str) {
     let tail = |n: usize| line.get(n..).unwrap_or_default();
-    match line.first() {
+    let bytes = line.as_bytes();
+    match bytes.first() {
         Some(b':') => return (Field::Comment, tail(1)),
-        Some(b'd') if line.starts_with(b"data:") => return (Field::Data, tail(5)),
-        Some(b'i') if line.starts_with(b"id:") => return (Field::Id, tail(3)),
-        Some(b'e') if line.starts_with(b"event:") => return (Field::Event, tail(6)),
+        Some(b'd') if bytes.starts_with(b"data:") => return (Field::Data, tail(5)),
+        Some(b'i') if bytes.starts_with(b"id:") => return (Field::Id, tail(3)),
+        Some(b'e') if bytes.starts_with(b"event:") => return (Field::Event, tail(6)),
         _ => {}
     }
-    let (name, value) = match find_colon(line) {
-        Some(i) => (line.get(..i).unwrap_or_default(), tail(i + 1)),
-        None => (line, &b""[..]),
+    let (name, value) = match find_colon(bytes) {
+        Some(i) => (bytes.get(..i).unwrap_or_default(), tail(i + 1)),
+        None => (bytes, ""),
     };
     let field = match name {
         b"data" => Field::Data,
@@ -724,16 +794,32 @@ mod tests {
             (b"\xE2\x82\x41", "\u{FFFD}A"),
             (b"\xF0\x80\x80", "\u{FFFD}\u{FFFD}\u{FFFD}"),
             (b"\xED\xA0\x80", "\u{FFFD}\u{FFFD}\u{FFFD}"),
-            (b"\xF0\x9F\x98", "\u{FFFD}"),
+            (b"\xF0\x9F\x98|", "\u{FFFD}|"),
             (b"\xC0\xAF", "\u{FFFD}\u{FFFD}"),
             (b"\xF4\x90\x80\x80", "\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}"),
             (b"\xFF", "\u{FFFD}"),
             (b"a\xF0\x9F\x98\x80b", "a\u{1F600}b"),
+            (b"\xF0\x9F\x98\xF0\x9F\x98\x80", "\u{FFFD}\u{1F600}"),
+            (b"\xE0\x80", "\u{FFFD}\u{FFFD}"),
+            // A sequence cut by the end of the input waits for more.
+            (b"\xE2\x82", ""),
+            (b"\xE2\x82\xAC\xE2", "\u{20AC}"),
+            (b"a\xF0\x9F\x98", "a"),
         ];
         for (bytes, want) in cases {
-            let mut s = String::new();
-            push_lossy(&mut s, bytes);
-            assert_eq!(&s, want, "{bytes:x?}");
+            // Whole, byte by byte, and split at every point (the cut sequence waits).
+            let mut splits: Vec<Vec<&[u8]>> = vec![vec![bytes], bytes.chunks(1).collect()];
+            for i in 0..=bytes.len() {
+                let (x, y) = bytes.split_at(i);
+                splits.push(vec![x, y]);
+            }
+            for chunks in splits {
+                let mut p = EventParser::new();
+                for c in &chunks {
+                    p.decode(c);
+                }
+                assert_eq!(&p.text, want, "{chunks:x?}");
+            }
         }
     }
 }
