@@ -26,6 +26,9 @@ use crate::error::{CapacityError, Error};
 /// (rule 2).
 const BOM: char = '\u{FEFF}';
 
+/// Processed text kept in the buffer at most (bytes) before it is dropped in one move.
+const COMPACT_AT: usize = 4096;
+
 /// One dispatched event, as a browser's `MessageEvent` would carry it (rule 24), minus the
 /// origin, which the client adds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,17 +251,22 @@ impl EventParser {
         self.decode(chunk);
     }
 
-    /// Drops the processed text. `pos` is at a line start (after CR, LF or the BOM), so at a
-    /// character boundary: `drain` cannot panic.
+    /// Drops the processed text: at once when all of it is processed (free), otherwise only
+    /// once [`COMPACT_AT`] bytes are processed, so that small chunks do not move the partial
+    /// line each time (the buffer holds at most that much more). `pos` is at a line start (after CR, LF or the BOM), so at a character boundary:
+    /// `drain` cannot panic.
     fn compact(&mut self) {
-        if self.pos > 0 {
-            if self.pos >= self.text.len() {
-                self.text.clear();
-            } else {
-                self.text.drain(..self.pos);
-            }
-            self.pos = 0;
+        if self.pos == 0 {
+            return;
         }
+        if self.pos >= self.text.len() {
+            self.text.clear();
+        } else if self.pos >= COMPACT_AT {
+            self.text.drain(..self.pos);
+        } else {
+            return;
+        }
+        self.pos = 0;
     }
 
     /// Appends `chunk` to the text, decoded as the WHATWG UTF-8 decoder would (rule 1): each
@@ -690,49 +698,60 @@ fn bytes_equal(word: u64, b: u8) -> u64 {
     x.wrapping_sub(LO) & !x & HI
 }
 
+/// High bit set in the lowest byte of `word` that is CR or LF (bits above may be false).
+#[inline(always)]
+fn eol_bits(word: u64) -> u64 {
+    bytes_equal(word, b'\n') | bytes_equal(word, b'\r')
+}
+
+/// The index of the first CR or LF in a 16-byte block, by SWAR on its two words.
+#[inline(always)]
+fn eol_in_block(block: &[u8]) -> Option<usize> {
+    let (a, b) = block.split_at(8);
+    let m = eol_bits(u64::from_le_bytes(a.try_into().unwrap_or([0; 8])));
+    if m != 0 {
+        return Some((m.trailing_zeros() / 8) as usize);
+    }
+    let m = eol_bits(u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+    (m != 0).then(|| 8 + (m.trailing_zeros() / 8) as usize)
+}
+
 /// The index of the first CR or LF.
 ///
-/// Up to 16 bytes with the "has zero byte" trick on two words (SWAR), then 16-byte blocks
-/// whose comparisons the compiler turns into SIMD compares. Event-stream
-/// lines are mostly short, where the words won in the small-events benchmark; a long line
-/// fed in 64-byte chunks spends its time in the blocks.
+/// The first 16 bytes by SWAR on two words (event-stream lines are mostly short), then
+/// 16-byte blocks whose branch-free test the compiler turns into SIMD compares; the one block
+/// with a hit is searched by SWAR again (a byte loop there cost a third of a data line's scan
+/// in the small-events profile). A long line fed in 64-byte chunks spends its time in the
+/// blocks.
 #[inline]
 fn find_line_end(hay: &[u8]) -> Option<usize> {
-    let (head, rest) = hay.split_at(hay.len().min(16));
-    let mut words = head.chunks_exact(8);
+    let mut blocks = hay.chunks_exact(16);
     let mut base = 0;
+    if let Some(block) = blocks.next() {
+        if let Some(i) = eol_in_block(block) {
+            return Some(i);
+        }
+        base = 16;
+        for block in &mut blocks {
+            let hit = block
+                .iter()
+                .fold(false, |acc, &b| acc | (b == b'\n') | (b == b'\r'));
+            if hit {
+                return eol_in_block(block).map(|i| base + i);
+            }
+            base += 16;
+        }
+    }
+    let rest = blocks.remainder();
+    let mut words = rest.chunks_exact(8);
     for w in &mut words {
-        let word = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
-        let m = bytes_equal(word, b'\n') | bytes_equal(word, b'\r');
+        let m = eol_bits(u64::from_le_bytes(w.try_into().unwrap_or([0; 8])));
         if m != 0 {
             return Some(base + (m.trailing_zeros() / 8) as usize);
         }
         base += 8;
     }
-    if let Some(i) = words
-        .remainder()
-        .iter()
-        .position(|&b| b == b'\n' || b == b'\r')
-    {
-        return Some(base + i);
-    }
-    base = head.len();
-    let mut blocks = rest.chunks_exact(16);
-    for block in &mut blocks {
-        // A branch-free OR over the block vectorises; the position is looked up only in
-        // the one block that has a hit.
-        let hit = block
-            .iter()
-            .fold(false, |acc, &b| acc | (b == b'\n') | (b == b'\r'));
-        if hit {
-            return block
-                .iter()
-                .position(|&b| b == b'\n' || b == b'\r')
-                .map(|i| base + i);
-        }
-        base += 16;
-    }
-    blocks
+    words
         .remainder()
         .iter()
         .position(|&b| b == b'\n' || b == b'\r')
