@@ -44,8 +44,9 @@ impl Count {
 /// One parser under test: a name and a function parsing `input` in `chunk`-byte chunks.
 pub type Parser = (&'static str, fn(&[u8], usize) -> Count);
 
-/// The parsers compared, pushwire's adapter first (the ratios are against it).
-pub const PARSERS: [Parser; 5] = [
+/// The parsers compared, pushwire's adapter first (the ratios are against it), and last the
+/// [`FLOOR`] reference.
+pub const PARSERS: [Parser; 6] = [
     ("pushwire EventStream (Stream adapter)", pushwire_stream),
     ("eventsource-stream 0.2", eventsource_stream),
     ("sse-codec 0.3 (decode_stream)", sse_codec),
@@ -57,7 +58,25 @@ pub const PARSERS: [Parser; 5] = [
         "pushwire EventParser next_item_ref (no adapter)",
         pushwire_parser_ref,
     ),
+    (FLOOR, floor),
 ];
+
+/// The reference row: no parsing, only the work any parser handing out owned text must do.
+pub const FLOOR: &str = "floor: append chunks + one UTF-8 check (no parsing)";
+
+/// Appends every chunk to one buffer and checks it is UTF-8, once: a lower bound on the
+/// time of a parser that copies its input and yields `String`s (it finds no events).
+pub fn floor(input: &[u8], chunk: usize) -> Count {
+    let mut buf = Vec::with_capacity(input.len());
+    for piece in input.chunks(chunk) {
+        buf.extend_from_slice(black_box(piece));
+    }
+    let len = String::from_utf8(buf).map_or(0, |s| black_box(s).len());
+    Count {
+        events: 0,
+        data_bytes: len as u64,
+    }
+}
 
 /// The peers among [`PARSERS`] (the target is against the best of them).
 pub const PEERS: [&str; 2] = ["eventsource-stream 0.2", "sse-codec 0.3 (decode_stream)"];
@@ -79,7 +98,9 @@ pub fn mixed_events(total: usize) -> Vec<u8> {
     let slice = |len: usize| -> String { text.chars().cycle().take(len).collect() };
     let mut i = 0u64;
     while out.len() < total {
-        match i % 8 {
+        // One long line every 32 blocks (about half the bytes), short blocks in between.
+        let kind = if i % 32 == 4 { 8 } else { i % 8 };
+        match kind {
             0 => {
                 let _ = write!(out, "id: {i}\nevent: update\ndata: {}\n\n", slice(40));
             }
@@ -100,8 +121,8 @@ pub fn mixed_events(total: usize) -> Vec<u8> {
                     slice(100 + next(300) as usize)
                 );
             }
-            4 => {
-                // One long line in eight blocks: 1-4 KiB.
+            8 => {
+                // A long line: 1-4 KiB.
                 let _ = write!(out, "data: {}\n\n", slice(1024 + next(3072) as usize));
             }
             5 => {
@@ -253,6 +274,7 @@ pub fn run(o: &SseParse, input: &[u8]) -> Result<Vec<ChunkResult>, Error> {
             let c = f(input, chunk);
             let once = t.elapsed().max(Duration::from_micros(1));
             match count {
+                _ if name == FLOOR => {}
                 None => count = Some(c),
                 Some(first) if first != c => {
                     return Err(format!(
@@ -328,7 +350,11 @@ pub fn markdown(o: &SseParse, input_len: usize, results: &[ChunkResult]) -> Stri
                 "| {} B | {} | {} | {:.1} | {} |",
                 r.chunk,
                 name,
-                r.count.events,
+                if *name == FLOOR {
+                    "-".to_string()
+                } else {
+                    r.count.events.to_string()
+                },
                 median(&r.rates[k]),
                 if k == 0 {
                     "1".into()
@@ -340,9 +366,9 @@ pub fn markdown(o: &SseParse, input_len: usize, results: &[ChunkResult]) -> Stri
     }
     let _ = writeln!(
         s,
-        "\n| chunk | best peer | pushwire EventStream / best peer | target |"
+        "\n| chunk | best peer | pushwire EventStream / best peer | floor / best peer (the most any parser could reach) | target |"
     );
-    let _ = writeln!(s, "|---:|---|---:|---|");
+    let _ = writeln!(s, "|---:|---|---:|---:|---|");
     for r in results {
         let best = PARSERS
             .iter()
@@ -352,10 +378,11 @@ pub fn markdown(o: &SseParse, input_len: usize, results: &[ChunkResult]) -> Stri
         if let Some((k, (name, _))) = best {
             let _ = writeln!(
                 s,
-                "| {} B | {} | {} | ≥ 10× |",
+                "| {} B | {} | {} | {} | ≥ 10× |",
                 r.chunk,
                 name,
-                ratio_text(&r.rates[0], &r.rates[k])
+                ratio_text(&r.rates[0], &r.rates[k]),
+                ratio_text(&r.rates[PARSERS.len() - 1], &r.rates[k]),
             );
         }
     }
@@ -373,6 +400,10 @@ mod tests {
         assert!(expected.events > 100, "{expected:?}");
         for chunk in [1, 2, 3, 7, 64, 4096, input.len()] {
             for (name, f) in PARSERS {
+                if name == FLOOR {
+                    assert_eq!(f(&input, chunk).data_bytes, input.len() as u64);
+                    continue;
+                }
                 assert_eq!(f(&input, chunk), expected, "{name} at {chunk}-byte chunks");
             }
         }
