@@ -272,7 +272,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         let ws = WebSocket::from_upgrade(io, buf, Role::Client, cfg);
         #[cfg(feature = "deflate")]
         if let Some(params) = deflate {
-            ws.reader.shared.proto().set_deflate(params);
+            ws.set_deflate(params);
         }
         Ok((ws, protocol))
     }
@@ -323,7 +323,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
         let ws = WebSocket::from_upgrade(io, leftover, Role::Server, cfg);
         #[cfg(feature = "deflate")]
         if let Some(params) = accepted.deflate {
-            ws.reader.shared.proto().set_deflate(params);
+            ws.set_deflate(params);
         }
         Ok(ws)
     }
@@ -450,6 +450,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     #[cfg(feature = "deflate")]
     pub fn deflate(&self) -> Option<crate::deflate::DeflateParams> {
         self.reader.shared.proto().deflate().copied()
+    }
+
+    /// Turns on permessage-deflate with the parameters a handshake agreed on, before the
+    /// first frame is read or written (the handshake paths of this crate and its bridges).
+    #[cfg(feature = "deflate")]
+    pub(crate) fn set_deflate(&self, params: crate::deflate::DeflateParams) {
+        self.reader.shared.proto().set_deflate(params);
     }
 }
 
