@@ -571,46 +571,60 @@ fn check_start_line(line: &[u8], start: usize, role: Role) -> Result<(), Error> 
 /// Header array size that needs no allocation for typical heads (browsers send 10-20).
 const STACK_HEADERS: usize = 32;
 
-fn build_request(head: &[u8], header_lines: usize, limits: &Limits) -> Result<Request, Error> {
-    let data = head.to_vec();
-    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
-    let mut heap;
-    let slots: &mut [httparse::Header<'_>] = if header_lines <= STACK_HEADERS {
-        &mut stack
+/// Runs `f` with `header_lines` empty httparse slots: on the stack for typical heads, on the
+/// heap only for heads with more lines than that.
+fn with_slots<'b, R>(header_lines: usize, f: impl FnOnce(&mut [httparse::Header<'b>]) -> R) -> R {
+    if header_lines <= STACK_HEADERS {
+        f(&mut [httparse::EMPTY_HEADER; STACK_HEADERS])
     } else {
-        heap = vec![httparse::EMPTY_HEADER; header_lines];
-        &mut heap
-    };
-    let mut req = httparse::Request::new(slots);
-    match req.parse(&data) {
-        Ok(httparse::Status::Complete(_)) => {}
+        f(&mut vec![httparse::EMPTY_HEADER; header_lines])
+    }
+}
+
+/// httparse's verdict on a head whose end the scan has already found.
+fn parsed(
+    r: Result<httparse::Status<usize>, httparse::Error>,
+    head: &[u8],
+    role: Role,
+) -> Result<(), Error> {
+    match r {
+        Ok(httparse::Status::Complete(_)) => Ok(()),
         // The scan saw the empty line, so httparse cannot want more; treat it as a syntax
         // error rather than loop.
-        Ok(httparse::Status::Partial) => return Err(ProtocolError::LineEnding.into()),
-        Err(e) => {
-            return Err(map_httparse_error(
-                e,
-                head,
-                first_non_empty(head),
-                Role::Request,
-            ));
+        Ok(httparse::Status::Partial) => Err(ProtocolError::LineEnding.into()),
+        Err(e) => Err(map_httparse_error(e, head, first_non_empty(head), role)),
+    }
+}
+
+fn version(v: Option<u8>) -> Result<Version, Error> {
+    match v {
+        Some(0) => Ok(Version::Http10),
+        Some(1) => Ok(Version::Http11),
+        _ => Err(Error::UnsupportedVersion),
+    }
+}
+
+fn build_request(head: &[u8], header_lines: usize, limits: &Limits) -> Result<Request, Error> {
+    let data = head.to_vec();
+    let (method, target, version, fields) = with_slots(header_lines, |slots| {
+        let mut req = httparse::Request::new(slots);
+        parsed(req.parse(&data), head, Role::Request)?;
+        let method = Method::from_token(req.method.unwrap_or(""))?;
+        let target = req.path.unwrap_or("");
+        if !target.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+            return Err(Error::from(ProtocolError::Target));
         }
-    }
-    let method = Method::from_token(req.method.unwrap_or(""))?;
-    let target = req.path.unwrap_or("");
-    if !target.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-        return Err(ProtocolError::Target.into());
-    }
-    if target.len() > limits.max_uri_len {
-        return Err(CapacityError::UriTooLong.into());
-    }
-    let target = target.to_owned();
-    let version = match req.version {
-        Some(0) => Version::Http10,
-        Some(1) => Version::Http11,
-        _ => return Err(Error::UnsupportedVersion),
-    };
-    let fields = field_offsets(&data, req.headers);
+        if target.len() > limits.max_uri_len {
+            return Err(CapacityError::UriTooLong.into());
+        }
+        let version = version(req.version)?;
+        Ok((
+            method,
+            target.to_owned(),
+            version,
+            field_offsets(&data, req.headers),
+        ))
+    })?;
     let headers = Headers::from_parsed(data, fields);
     check_host(version, &headers)?;
     Ok(Request {
@@ -623,38 +637,17 @@ fn build_request(head: &[u8], header_lines: usize, limits: &Limits) -> Result<Re
 
 fn build_response(head: &[u8], header_lines: usize) -> Result<Response, Error> {
     let data = head.to_vec();
-    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
-    let mut heap;
-    let slots: &mut [httparse::Header<'_>] = if header_lines <= STACK_HEADERS {
-        &mut stack
-    } else {
-        heap = vec![httparse::EMPTY_HEADER; header_lines];
-        &mut heap
-    };
-    let mut res = httparse::Response::new(slots);
-    match res.parse(&data) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(ProtocolError::LineEnding.into()),
-        Err(e) => {
-            return Err(map_httparse_error(
-                e,
-                head,
-                first_non_empty(head),
-                Role::Response,
-            ));
+    let (version, status, reason, fields) = with_slots(header_lines, |slots| {
+        let mut res = httparse::Response::new(slots);
+        parsed(res.parse(&data), head, Role::Response)?;
+        let version = version(res.version)?;
+        let status = res.code.ok_or(ProtocolError::StatusLine)?;
+        if !(100..=999).contains(&status) {
+            return Err(Error::from(ProtocolError::StatusLine));
         }
-    }
-    let version = match res.version {
-        Some(0) => Version::Http10,
-        Some(1) => Version::Http11,
-        _ => return Err(Error::UnsupportedVersion),
-    };
-    let status = res.code.ok_or(ProtocolError::StatusLine)?;
-    if !(100..=999).contains(&status) {
-        return Err(ProtocolError::StatusLine.into());
-    }
-    let reason = res.reason.unwrap_or("").to_owned();
-    let fields = field_offsets(&data, res.headers);
+        let reason = res.reason.unwrap_or("").to_owned();
+        Ok((version, status, reason, field_offsets(&data, res.headers)))
+    })?;
     Ok(Response {
         version,
         status,
