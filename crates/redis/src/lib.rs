@@ -6,7 +6,8 @@
 //!   it creates the topic's epoch if the topic's keys are missing, assigns the next sequence
 //!   number, `XADD`s to the topic's stream (trimmed to at least `history` entries) and
 //!   `PUBLISH`es to the node-shared channel. `POST /publish` answers only after Redis
-//!   stored the message.
+//!   stored the message. Publishes that arrive while a call is in flight are stored together
+//!   by the next one (one round trip, one script run, one channel message per batch).
 //! - **Fan-out**: one Redis subscription per node (one shared channel). Each node keeps a
 //!   mirror of every topic it serves; a message from Redis becomes one `Arc<Message>` (its
 //!   SSE event and WebSocket frame encoded once) shared by all local subscribers. A mirror
@@ -40,7 +41,7 @@
 mod mirror;
 mod wire;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -55,27 +56,39 @@ use redis::aio::ConnectionManager;
 
 use crate::mirror::{Mirror, lock};
 
-/// The publish script. `KEYS[1]` the topic's meta hash (`e` epoch, `s` last seq),
-/// `KEYS[2]` its stream; `ARGV`: fresh epoch, payload, kind (`t`/`b`), history, channel,
-/// topic. Returns `{epoch, seq}`.
+/// The publish script: stores a batch of publishes (one or more, any topics) in one atomic
+/// step. `KEYS`: for message *i*, its topic's meta hash (`e` epoch, `s` last seq) at
+/// `2i-1` and its stream at `2i`. `ARGV`: fresh epoch, history, channel, then for message *i*
+/// its kind (`t`/`b`), topic and payload at `3i+1`, `3i+2`, `3i+3`. Returns
+/// `{epoch1, seq1, epoch2, seq2, ...}`.
 ///
 /// A missing meta hash means a new topic or a Redis that lost it: a fresh epoch starts (the
 /// stream is dropped with it), so a sequence number is never reused within an epoch. Stream
-/// entry ids are `SEQ-1`, so `XRANGE` addresses messages by sequence number.
+/// entry ids are `SEQ-1`, so `XRANGE` addresses messages by sequence number. The whole batch
+/// is announced by ONE `PUBLISH` (records `KIND EPOCH-SEQ TOPIC LEN\nPAYLOAD` back to back):
+/// every node wakes and decodes once per batch, not once per message.
 pub const PUBLISH_LUA: &str = r#"
-local e = redis.call('HGET', KEYS[1], 'e')
-if not e then
-  e = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', e, 's', 0)
+local out, live = {}, {}
+for i = 1, #KEYS / 2 do
+  local meta, stream = KEYS[2 * i - 1], KEYS[2 * i]
+  local k, topic, d = ARGV[3 * i + 1], ARGV[3 * i + 2], ARGV[3 * i + 3]
+  local e = redis.call('HGET', meta, 'e')
+  if not e then
+    e = ARGV[1]
+    redis.call('DEL', stream)
+    redis.call('HSET', meta, 'e', e, 's', 0)
+  end
+  local s = redis.call('HINCRBY', meta, 's', 1)
+  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[2], s .. '-1', 'd', d, 'k', k)
+  out[2 * i - 1] = e
+  out[2 * i] = s
+  live[i] = k .. ' ' .. e .. '-' .. s .. ' ' .. topic .. ' ' .. #d .. '\n' .. d
 end
-local s = redis.call('HINCRBY', KEYS[1], 's', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], s .. '-1', 'd', ARGV[2], 'k', ARGV[3])
-redis.call('PUBLISH', ARGV[5], ARGV[3] .. ' ' .. e .. '-' .. s .. ' ' .. ARGV[6] .. '\n' .. ARGV[2])
-return {e, s}
+redis.call('PUBLISH', ARGV[3], table.concat(live))
+return out
 "#;
 
-/// The catch-up script. `KEYS` as [`PUBLISH_LUA`]; `ARGV`: fresh epoch (used only if the
+/// The catch-up script. `KEYS[1]` the topic's meta hash, `KEYS[2]` its stream; `ARGV`: fresh epoch (used only if the
 /// topic is missing: reading a topic fixes its epoch, so `E-0` cursors handed out before the
 /// first publish stay valid), the mirror's epoch, the mirror's head, the most entries to
 /// return. Returns `{epoch, seq, seq1, kind1, data1, ...}`: the newest entries after the
@@ -142,6 +155,14 @@ pub struct RedisConfig {
     pub command_timeout: Duration,
     /// Longest pause between two reconnect attempts. Default 1 s.
     pub max_backoff: Duration,
+    /// Publishes stored by one script call at most. Default 64. Concurrent publishes (any
+    /// topics) waiting while the previous call is in flight go to Redis together: one round
+    /// trip, one script run and one `PUBLISH` for all of them. Bounds the script's size and
+    /// how long one call holds Redis.
+    pub max_batch: usize,
+    /// Payload bytes stored by one script call at most (a single larger publish still goes
+    /// alone). Default 1 MiB. Bounds the memory of one call on both sides.
+    pub max_batch_bytes: usize,
 }
 
 impl RedisConfig {
@@ -154,6 +175,8 @@ impl RedisConfig {
             prefix: "pw".into(),
             command_timeout: Duration::from_secs(2),
             max_backoff: Duration::from_secs(1),
+            max_batch: 64,
+            max_batch_bytes: 1 << 20,
         }
     }
 
@@ -167,6 +190,12 @@ impl RedisConfig {
         }
         if self.command_timeout.is_zero() || self.command_timeout > Duration::from_secs(4) {
             return Err(RedisHubError::Limit("command_timeout"));
+        }
+        if self.max_batch == 0 {
+            return Err(RedisHubError::Limit("max_batch"));
+        }
+        if self.max_batch_bytes == 0 {
+            return Err(RedisHubError::Limit("max_batch_bytes"));
         }
         if self.max_backoff.is_zero() {
             return Err(RedisHubError::Limit("max_backoff"));
@@ -183,12 +212,12 @@ pub struct RedisHub {
     cfg: RedisConfig,
     client: redis::Client,
     conn: ConnectionManager,
-    publish: redis::Script,
+    queue: Arc<PublishQueue>,
     sync: redis::Script,
     channel: String,
     mirrors: Mutex<HashMap<Arc<str>, Arc<Mirror>>>,
     up: AtomicBool,
-    published: AtomicU64,
+    published: Arc<AtomicU64>,
     slow: Arc<AtomicU64>,
     stop: tokio::sync::Notify,
 }
@@ -220,15 +249,26 @@ impl RedisHub {
             .set_max_delay(cfg.max_backoff);
         let conn = ConnectionManager::new_lazy_with_config(client.clone(), mcfg)
             .map_err(|_| RedisHubError::Url)?;
+        let queue = Arc::new(PublishQueue::default());
+        let published = Arc::new(AtomicU64::new(0));
+        let channel = format!("{}:pub", cfg.prefix);
+        tokio::spawn(publish_task(Pump {
+            queue: queue.clone(),
+            conn: conn.clone(),
+            script: redis::Script::new(PUBLISH_LUA),
+            channel: channel.clone(),
+            published: published.clone(),
+            cfg: cfg.clone(),
+        }));
         let hub = Arc::new(RedisHub {
-            channel: format!("{}:pub", cfg.prefix),
+            channel,
             client,
             conn,
-            publish: redis::Script::new(PUBLISH_LUA),
+            queue,
             sync: redis::Script::new(SYNC_LUA),
             mirrors: Mutex::new(HashMap::new()),
             up: AtomicBool::new(false),
-            published: AtomicU64::new(0),
+            published,
             slow: Arc::new(AtomicU64::new(0)),
             stop: tokio::sync::Notify::new(),
             cfg,
@@ -347,30 +387,22 @@ impl RedisHub {
     }
 
     async fn publish_impl(&self, topic: &str, payload: Payload) -> Result<Arc<Message>, HubError> {
-        let m = self.mirror(topic)?;
-        let (meta, stream) = self.keys(topic);
-        let kind = wire::kind_tag(payload.kind);
-        let mut inv = self.publish.prepare_invoke();
-        inv.key(&meta)
-            .key(&stream)
-            .arg(Epoch::random().as_str())
-            .arg(&payload.data[..])
-            .arg(kind)
-            .arg(self.cfg.history)
-            .arg(&self.channel)
-            .arg(topic);
-        // Never retried: a publish that failed may still have been stored, and a retry could
-        // store it twice.
-        let (e, s): (String, u64) = self.run(inv).await.map_err(|_| HubError::Unavailable)?;
-        let epoch = Epoch::new(&e).map_err(|_| HubError::Unavailable)?;
-        self.published.fetch_add(1, Ordering::Relaxed);
-        let msg = Arc::new(Message::new(epoch, s, payload));
-        // Next in line: local subscribers get it now. Otherwise (other nodes' messages not yet
-        // seen, or a mirror never synced) it is left to the subscription task, which delivers
-        // everything in stream order, filling gaps from the stream: no extra round trip here,
-        // and reads catch up by themselves.
-        m.offer(&msg);
-        Ok(msg)
+        let mirror = self.mirror(topic)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        lock(&self.queue.pending).push_back(Pending {
+            topic: topic.into(),
+            payload,
+            mirror,
+            tx,
+        });
+        self.queue.ready.notify_one();
+        // Answered by the publish task once Redis stored it. Given up after
+        // `command_timeout` (503): if it was still queued it is never sent; if it was already
+        // sent it may still be stored, and then appears exactly once like any other message.
+        match tokio::time::timeout(self.cfg.command_timeout, rx).await {
+            Ok(Ok(r)) => r,
+            _ => Err(HubError::Unavailable),
+        }
     }
 
     async fn wait_impl(
@@ -384,21 +416,26 @@ impl RedisHub {
         m.wait(since, max, deadline).await
     }
 
-    /// One message from the shared channel: offered to its topic's mirror if this node has
-    /// one; anything out of order triggers a catch-up from the stream.
+    /// One message from the shared channel (one publish batch of some node): each record is
+    /// offered to its topic's mirror if this node has one; anything out of order triggers a
+    /// catch-up from the stream. Records this node published itself are already in its
+    /// mirror and cost a lookup, no copy.
     async fn on_message(&self, payload: &[u8]) {
-        let Some(msg) = wire::Live::parse(payload) else {
-            return;
-        };
-        let m = lock(&self.mirrors).get(msg.topic).cloned();
-        let Some(m) = m else { return };
-        let message = Arc::new(Message::new(
-            msg.id.epoch,
-            msg.id.seq,
-            Payload::new(Bytes::copy_from_slice(msg.data), msg.kind),
-        ));
-        if !m.offer(&message) {
-            let _ = self.sync(msg.topic, &m).await;
+        let mut rest = payload;
+        while let Some(msg) = wire::Live::next(&mut rest) {
+            let m = lock(&self.mirrors).get(msg.topic).cloned();
+            let Some(m) = m else { continue };
+            if m.holds(msg.id) {
+                continue;
+            }
+            let message = Arc::new(Message::new(
+                msg.id.epoch,
+                msg.id.seq,
+                Payload::new(Bytes::copy_from_slice(msg.data), msg.kind),
+            ));
+            if !m.offer(&message) {
+                let _ = self.sync(msg.topic, &m).await;
+            }
         }
     }
 
@@ -409,6 +446,130 @@ impl RedisHub {
             .collect();
         for (topic, m) in all {
             let _ = self.sync(&topic, &m).await;
+        }
+    }
+}
+
+/// A publish waiting for the publish task.
+struct Pending {
+    topic: Arc<str>,
+    payload: Payload,
+    mirror: Arc<Mirror>,
+    tx: tokio::sync::oneshot::Sender<Result<Arc<Message>, HubError>>,
+}
+
+/// Publishes waiting to be stored. Its length is bounded by the publishes in progress,
+/// i.e. by the server's connection limit: each waits for its answer.
+#[derive(Default)]
+struct PublishQueue {
+    pending: Mutex<VecDeque<Pending>>,
+    ready: tokio::sync::Notify,
+    closed: AtomicBool,
+}
+
+impl Drop for RedisHub {
+    fn drop(&mut self) {
+        self.queue.closed.store(true, Ordering::Release);
+        self.queue.ready.notify_one();
+    }
+}
+
+/// What the publish task owns.
+struct Pump {
+    queue: Arc<PublishQueue>,
+    conn: ConnectionManager,
+    script: redis::Script,
+    channel: String,
+    published: Arc<AtomicU64>,
+    cfg: RedisConfig,
+}
+
+impl Pump {
+    /// The next batch: publishes in arrival order, at most `max_batch` of them and
+    /// `max_batch_bytes` of payload (the first always), skipping those whose caller gave up.
+    fn take(&self) -> Vec<Pending> {
+        let mut q = lock(&self.queue.pending);
+        let mut batch = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(p) = q.front() {
+            let len = p.payload.data.len();
+            if !batch.is_empty()
+                && (batch.len() >= self.cfg.max_batch
+                    || bytes.saturating_add(len) > self.cfg.max_batch_bytes)
+            {
+                break;
+            }
+            let Some(p) = q.pop_front() else { break };
+            if p.tx.is_closed() {
+                continue;
+            }
+            bytes = bytes.saturating_add(len);
+            batch.push(p);
+        }
+        batch
+    }
+
+    /// One script call for the whole batch; `(epoch, seq)` per publish, in order.
+    async fn store(&self, batch: &[Pending]) -> Result<Vec<(Epoch, u64)>, HubError> {
+        let mut inv = self.script.prepare_invoke();
+        let prefix = &self.cfg.prefix;
+        for p in batch {
+            let topic = &p.topic;
+            inv.key(format!("{prefix}:t:{topic}:m"))
+                .key(format!("{prefix}:t:{topic}:s"));
+        }
+        inv.arg(Epoch::random().as_str())
+            .arg(self.cfg.history)
+            .arg(&self.channel);
+        for p in batch {
+            inv.arg(wire::kind_tag(p.payload.kind))
+                .arg(&*p.topic)
+                .arg(&p.payload.data[..]);
+        }
+        let mut conn = self.conn.clone();
+        // Never retried: a call that failed may still have been stored, and a retry could
+        // store it twice.
+        let v: redis::Value =
+            tokio::time::timeout(self.cfg.command_timeout, inv.invoke_async(&mut conn))
+                .await
+                .map_err(|_| HubError::Unavailable)?
+                .map_err(|_| HubError::Unavailable)?;
+        wire::stored_ids(v, batch.len()).ok_or(HubError::Unavailable)
+    }
+}
+
+/// The node's publish task: takes whatever publishes are waiting, stores them with one
+/// script call, hands every local mirror its messages in Redis' order (so they append at
+/// once, without a catch-up), then answers each caller. While one call is in flight the
+/// next publishes gather: under load each round trip carries many.
+async fn publish_task(pump: Pump) {
+    loop {
+        let notified = pump.queue.ready.notified();
+        let batch = pump.take();
+        if batch.is_empty() {
+            if pump.queue.closed.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+            continue;
+        }
+        match pump.store(&batch).await {
+            Ok(ids) => {
+                for (p, (epoch, seq)) in batch.into_iter().zip(ids) {
+                    let msg = Arc::new(Message::new(epoch, seq, p.payload));
+                    // Next in line: local subscribers get it now. Otherwise (other nodes'
+                    // messages not yet seen, or a mirror never synced) the subscription task
+                    // delivers it in stream order, filling gaps from the stream.
+                    p.mirror.offer(&msg);
+                    pump.published.fetch_add(1, Ordering::Relaxed);
+                    let _ = p.tx.send(Ok(msg));
+                }
+            }
+            Err(e) => {
+                for p in batch {
+                    let _ = p.tx.send(Err(e.clone()));
+                }
+            }
         }
     }
 }

@@ -141,6 +141,12 @@ impl Mirror {
             .count()
     }
 
+    /// Whether message `id` is already here (or was, before the history dropped it).
+    pub(crate) fn holds(&self, id: Id) -> bool {
+        let st = lock(&self.state);
+        st.epoch == Some(id.epoch) && id.seq <= st.head
+    }
+
     /// Appends `m` if it is the next message of the current epoch; `true` also when it is
     /// already here (a redelivery). `false`: out of order, the caller catches up from Redis.
     pub(crate) fn offer(&self, m: &Arc<Message>) -> bool {

@@ -21,7 +21,9 @@ fn kind_of(tag: &[u8]) -> Kind {
     }
 }
 
-/// One message on the shared channel: `KIND EPOCH-SEQ TOPIC\nPAYLOAD` (the payload raw).
+/// One message on the shared channel. A channel message carries the records of one publish
+/// batch back to back, each `KIND EPOCH-SEQ TOPIC LEN\nPAYLOAD` (the payload raw, `LEN`
+/// bytes), in the order Redis assigned their sequence numbers.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Live<'a> {
     pub(crate) kind: Kind,
@@ -30,19 +32,30 @@ pub(crate) struct Live<'a> {
     pub(crate) data: &'a [u8],
 }
 
+/// Longest record head (`KIND EPOCH-SEQ TOPIC LEN`): a head without its newline within this
+/// many bytes is malformed, so a bad channel message is never scanned past it.
+const MAX_HEAD: usize = 512;
+
 impl<'a> Live<'a> {
-    /// `None` for anything not written by [`crate::PUBLISH_LUA`].
-    pub(crate) fn parse(b: &'a [u8]) -> Option<Live<'a>> {
-        let nl = b.iter().position(|&c| c == b'\n')?;
-        let (head, data) = (b.get(..nl)?, b.get(nl + 1..)?);
-        let head = std::str::from_utf8(head).ok()?;
-        let mut parts = head.splitn(3, ' ');
+    /// Splits the next record off `rest`; `None` at the end or for anything not written by
+    /// [`crate::PUBLISH_LUA`] (then the rest of the channel message is dropped too: the
+    /// mirrors notice the gap and catch up from the streams).
+    pub(crate) fn next(rest: &mut &'a [u8]) -> Option<Live<'a>> {
+        let b: &'a [u8] = rest;
+        let window = b.get(..b.len().min(MAX_HEAD))?;
+        let nl = window.iter().position(|&c| c == b'\n')?;
+        let head = std::str::from_utf8(b.get(..nl)?).ok()?;
+        let mut parts = head.splitn(4, ' ');
         let kind = kind_of(parts.next()?.as_bytes());
         let id = Id::parse(parts.next()?).ok()?;
         let topic = parts.next()?;
+        let len: usize = parts.next()?.parse().ok()?;
         if topic.is_empty() || id.seq == 0 {
             return None;
         }
+        let end = (nl + 1).checked_add(len)?;
+        let data = b.get(nl + 1..end)?;
+        *rest = b.get(end..)?;
         Some(Live {
             kind,
             id,
@@ -102,27 +115,89 @@ impl Snapshot {
     }
 }
 
+/// The answer of [`crate::PUBLISH_LUA`] for a batch of `n`: `(epoch, seq)` per publish.
+pub(crate) fn stored_ids(v: redis::Value, n: usize) -> Option<Vec<(Epoch, u64)>> {
+    let redis::Value::Array(items) = v else {
+        return None;
+    };
+    if items.len() != 2 * n {
+        return None;
+    }
+    let mut out = Vec::with_capacity(n);
+    let mut it = items.into_iter();
+    while let (Some(e), Some(s)) = (it.next(), it.next()) {
+        let epoch = Epoch::new(std::str::from_utf8(&bulk(e)?).ok()?).ok()?;
+        let seq = number(s)?;
+        if seq == 0 {
+            return None;
+        }
+        out.push((epoch, seq));
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn all(b: &[u8]) -> Vec<Live<'_>> {
+        let mut rest = b;
+        let mut out = Vec::new();
+        while let Some(m) = Live::next(&mut rest) {
+            out.push(m);
+        }
+        out
+    }
+
     #[test]
-    fn live_message_round_trip() {
-        let m = Live::parse(b"b q7k2-42 chat.room\n\xff\nx").unwrap();
-        assert_eq!(m.kind, Kind::Binary);
-        assert_eq!(m.id.to_string(), "q7k2-42");
-        assert_eq!(m.topic, "chat.room");
-        assert_eq!(m.data, b"\xff\nx");
-        assert_eq!(Live::parse(b"t e-1 t\n").unwrap().data, b"");
+    fn live_batch_round_trip() {
+        let batch = b"b q7k2-42 chat.room 3\n\xff\nxt q7k2-43 chat.room 0\nt zz-1 other 2\n\n\n";
+        let v = all(batch);
+        assert_eq!(v.len(), 3);
+        assert_eq!(v[0].kind, Kind::Binary);
+        assert_eq!(v[0].id.to_string(), "q7k2-42");
+        assert_eq!(v[0].topic, "chat.room");
+        assert_eq!(v[0].data, b"\xff\nx");
+        assert_eq!((v[1].id.seq, v[1].data), (43, &b""[..]));
+        assert_eq!((v[2].topic, v[2].data), ("other", &b"\n\n"[..]));
+        // Split anywhere, the records before the cut parse and nothing after it does.
+        for cut in 0..batch.len() {
+            let got = all(&batch[..cut]);
+            assert!(got.len() <= 3);
+            for (a, b) in got.iter().zip(&v) {
+                assert_eq!(a, b);
+            }
+        }
         for bad in [
-            &b"t e-1 t"[..],
-            b"t e-x t\nd",
-            b"t e-0 t\nd",
-            b"t e-1 \nd",
+            &b"t e-1 t 1"[..],
+            b"t e-x t 1\nd",
+            b"t e-0 t 1\nd",
+            b"t e-1  1\nd",
+            b"t e-1 t 2\nd",
+            b"t e-1 t x\nd",
+            b"t e-1 t 99999999999999999999999\nd",
             b"",
         ] {
-            assert!(Live::parse(bad).is_none(), "{bad:?}");
+            assert!(all(bad).is_empty(), "{bad:?}");
         }
+        // A head longer than MAX_HEAD is refused without looking further.
+        let long = format!("t e-1 {} 1\nd", "a".repeat(MAX_HEAD));
+        assert!(all(long.as_bytes()).is_empty());
+    }
+
+    #[test]
+    fn stored_ids_shapes() {
+        use redis::Value::{Array, BulkString as B, Int};
+        let v = Array(vec![B(b"ep".to_vec()), Int(7), B(b"fq".to_vec()), Int(1)]);
+        let ids = stored_ids(v, 2).unwrap();
+        assert_eq!(ids.len(), 2);
+        assert_eq!((ids[0].0.as_str(), ids[0].1), ("ep", 7));
+        assert_eq!((ids[1].0.as_str(), ids[1].1), ("fq", 1));
+        // Wrong count, seq 0, bad epoch, not an array: refused.
+        assert!(stored_ids(Array(vec![B(b"ep".to_vec()), Int(7)]), 2).is_none());
+        assert!(stored_ids(Array(vec![B(b"ep".to_vec()), Int(0)]), 1).is_none());
+        assert!(stored_ids(Array(vec![B(b"e-p".to_vec()), Int(1)]), 1).is_none());
+        assert!(stored_ids(Int(1), 1).is_none());
     }
 
     #[test]
