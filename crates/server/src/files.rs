@@ -58,7 +58,9 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
         let body = if head_only {
             Bytes::new()
         } else {
-            match read_file(&path, meta.len()).await {
+            let t = c.shared.cfg.write_timeout;
+            let read = read_file(&path, meta.len());
+            match crate::conn::flush_unless_ready(&mut c.io, &mut c.wbuf, t, read).await {
                 Ok(b) => b,
                 Err(_) => {
                     c.send(Reply::error(404), keep_alive, head_only).await?;

@@ -67,6 +67,9 @@ pub(crate) async fn sse<S: AsyncRead + AsyncWrite + Unpin + Send>(
             return Ok(Next::KeepAlive);
         }
     };
+    // From here the connection belongs to the stream: what the pipeline before it owes goes
+    // out first, so the subscription's wait cannot delay it.
+    c.flush_held().await?;
     let shared = c.shared.clone();
     let mut sub = match shared.hub.subscribe(&topic, since, queue_limits(c)).await {
         Ok(s) => s,
@@ -169,6 +172,9 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
             return Ok(Next::Close);
         }
     };
+    // The upgrade hands the connection to the WebSocket pump: responses held for the requests
+    // pipelined before it go out first (before the 101, which they precede in `wbuf`).
+    c.flush_held().await?;
     let shared = c.shared.clone();
     let (topic, mut sub) = if echo {
         (String::new(), None)
