@@ -18,10 +18,12 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod bridges;
 pub mod cluster;
 pub mod compare;
 pub mod net;
 pub mod probe;
+pub mod sse_parse;
 pub mod stats;
 pub mod techniques;
 pub mod workloads;

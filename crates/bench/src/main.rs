@@ -31,6 +31,12 @@ Common: --addr HOST:PORT (a running server) and --pid PID (its process, for CPU 
   techniques  [--clients 100] [--seconds 30] [--rate 10] [--out-dir docs] [--no-build]
               short polling (1 s), long polling, SSE and WebSocket against one message
               stream; prints the table, writes OUT-DIR/techniques.md and techniques.svg.
+  bridges     [--rounds 5] [--seconds 2] [--peers-target DIR (bench/peers/target)] [--no-build]
+              ws echo (100 conns, 16 B and 16 KiB) through pushwire-ws's hyper bridge and
+              fastwebsockets' hyper upgrade on the same hyper server (bench/peers' bridge).
+  sse-parse   [--size 1048576] [--chunks 1,7,4096] [--rounds 5] [--round-ms 200]
+              SSE parsing through pushwire-sse's Stream adapter against eventsource-stream
+              and sse-codec, in process, on one stream of mixed events.
   cluster     [--subscribers 1000] [--publishers 3] [--nodes 3] [--seconds 3] [--rounds 1]
               [--only SUBSTRING] [--no-build]  pushwire nodes on one redis-server (started
               here) vs socket.io 4 + @socket.io/redis-streams-adapter (crates/redis/bench/node),
@@ -150,6 +156,43 @@ fn run(cmd: &str, opts: &HashMap<String, String>) -> Result<(), Error> {
                 "wrote {0}/techniques.md and {0}/techniques.svg",
                 out_dir.display()
             );
+            Ok(())
+        }
+        "bridges" => {
+            let target = pushwire_bench::bridges::peers_target(
+                opts.get("--peers-target").map(std::path::Path::new),
+            );
+            let bin = if build {
+                pushwire_bench::bridges::build(&target)?
+            } else {
+                target.join("release/bridge")
+            };
+            pin(opts);
+            let o = pushwire_bench::bridges::Bridges {
+                rounds: get(opts, "--rounds", 5)?,
+                duration: Duration::from_secs_f64(get(opts, "--seconds", 2.0)?),
+                ..Default::default()
+            };
+            let res = runtime()?.block_on(pushwire_bench::bridges::run(&bin, &o))?;
+            println!("{}", pushwire_bench::bridges::markdown(&o, &res));
+            Ok(())
+        }
+        "sse-parse" => {
+            use pushwire_bench::sse_parse;
+            let chunks = get(opts, "--chunks", "1,7,4096".to_string())?
+                .split(',')
+                .map(|c| c.trim().parse())
+                .collect::<Result<Vec<usize>, _>>()
+                .map_err(|_| "bad --chunks")?;
+            let o = sse_parse::SseParse {
+                size: get(opts, "--size", 1 << 20)?,
+                chunks,
+                rounds: get(opts, "--rounds", 5)?,
+                round_time: Duration::from_millis(get(opts, "--round-ms", 200)?),
+            };
+            let input = sse_parse::mixed_events(o.size);
+            let res = sse_parse::run(&o, &input)?;
+            println!("{}", sse_parse::markdown(&o, input.len(), &res));
             Ok(())
         }
         "cluster" => pushwire_bench::cluster::command(opts),
