@@ -237,9 +237,10 @@ pub async fn run(bin: &Path, o: &Bridges) -> Result<Vec<SizeResult>, Error> {
 
 type Get = fn(&Measurement) -> Option<f64>;
 
-const METRICS: [(&str, Get); 6] = [
+const METRICS: [(&str, Get); 7] = [
     ("msgs/s", |m| Some(m.rate())),
     ("server CPU µs/msg", Measurement::cpu_us_per_op),
+    ("server core use %", |m| m.server_util().map(|u| u * 100.0)),
     ("p50 µs", |m| Some(m.latency.p50)),
     ("p99 µs", |m| Some(m.latency.p99)),
     ("load generator core use %", |m| {
@@ -320,7 +321,7 @@ pub fn markdown(o: &Bridges, results: &[SizeResult]) -> String {
                         .filter(|(_, t)| **t != 0.0)
                         .map(|(a, b)| a / b)
                         .collect();
-                    if ratios.is_empty() || i >= 4 {
+                    if ratios.is_empty() || i >= 5 {
                         let _ = write!(s, " - |");
                     } else {
                         let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
