@@ -44,6 +44,28 @@ pub struct MessageEvent {
     pub last_event_id: Arc<str>,
 }
 
+impl MessageEvent {
+    /// An event with these fields (to build expected values, e.g. in tests). Prefer it to
+    /// a struct literal: the struct may gain fields (an origin, say).
+    ///
+    /// ```
+    /// use pushwire_sse::MessageEvent;
+    /// let ev = MessageEvent::new("message", "hi", "7");
+    /// assert_eq!((&*ev.event_type, ev.data.as_str(), &*ev.last_event_id), ("message", "hi", "7"));
+    /// ```
+    pub fn new(
+        event_type: impl Into<Arc<str>>,
+        data: impl Into<String>,
+        last_event_id: impl Into<Arc<str>>,
+    ) -> Self {
+        MessageEvent {
+            event_type: event_type.into(),
+            data: data.into(),
+            last_event_id: last_event_id.into(),
+        }
+    }
+}
+
 /// What an event stream said, in stream order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -450,10 +472,15 @@ impl EventParser {
                 }
             }
             let bytes = input.as_bytes();
-            let found = bytes
-                .get(self.scanned..)
-                .and_then(find_line_end)
-                .map(|i| i + self.scanned);
+            let found = match bytes.first() {
+                // A blank line (one per event): no scan. `scanned` bytes hold no line end,
+                // so a first byte LF means `scanned` is 0.
+                Some(b'\n') => Some(0),
+                _ => bytes
+                    .get(self.scanned..)
+                    .and_then(find_line_end)
+                    .map(|i| i + self.scanned),
+            };
             let Some(end) = found else {
                 self.scanned = input.len();
                 if self.dropping_line {

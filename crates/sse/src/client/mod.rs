@@ -380,6 +380,7 @@ impl EventSource {
 
 /// What a response head means for an event source (rules 31, 34, 35).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Verdict {
     /// 200 + `text/event-stream`: read the body, framed as given.
     Open(BodyKind),
