@@ -20,8 +20,9 @@ use crate::error::{Error, UsageError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
-    /// Longest line, in bytes, without its line end, counted on bytes buffered however the
-    /// input is chunked. Default 2 MiB. Stops one endless line (no CR/LF ever) from growing
+    /// Longest line, in bytes of decoded text (an invalid byte counts as the 3 bytes of
+    /// U+FFFD), without its line end, counted on what is buffered however the input is
+    /// chunked. Default 2 MiB. Stops one endless line (no CR/LF ever) from growing
     /// the line buffer; the line is dropped as it streams, so memory stays at the limit.
     pub max_line: usize,
     /// Largest data buffer of one event, in bytes (the `data` values plus one LF per `data`
