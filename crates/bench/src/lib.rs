@@ -18,14 +18,17 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod ab;
 pub mod bridges;
 pub mod cluster;
 pub mod compare;
+pub mod deflate;
 pub mod net;
 pub mod probe;
 pub mod sse_parse;
 pub mod stats;
 pub mod techniques;
+pub mod tls;
 pub mod workloads;
 
 pub use probe::Probe;

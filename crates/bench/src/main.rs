@@ -41,6 +41,13 @@ Common: --addr HOST:PORT (a running server) and --pid PID (its process, for CPU 
               [--only SUBSTRING] [--no-build]  pushwire nodes on one redis-server (started
               here) vs socket.io 4 + @socket.io/redis-streams-adapter (crates/redis/bench/node),
               plus one in-memory pushwire node; delivered/s, p50/p99, losses, duplicates.
+  tls         [--rounds 5] [--seconds 2] [--clients 16] [--skip-signature] [--only S]
+              [--out FILE.md] [--peers-target DIR (bench/peers/target)] [--no-build]
+              wss echo (16 B, 64 KiB) vs tokio-tungstenite+tokio-rustls, new TLS
+              connections/s vs hyper+rustls (bench/peers' tls-peer), alternating.
+  deflate-echo [--rounds 5] [--seconds 2] [--sizes 64,1024,16384] [--out FILE.md] [--no-build]
+              compressed echo of JSON text vs Node ws with perMessageDeflate
+              (bench/peers/node; npm install if node_modules is missing).
 ";
 
 fn main() -> ExitCode {
@@ -54,7 +61,13 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let mut opts: HashMap<String, String> = HashMap::new();
-    let flags = ["--quick", "--text", "--no-build", "--no-pin"];
+    let flags = [
+        "--quick",
+        "--text",
+        "--no-build",
+        "--no-pin",
+        "--skip-signature",
+    ];
     while let Some(a) = args.next() {
         if flags.contains(&a.as_str()) {
             opts.insert(a, "1".into());
@@ -196,6 +209,8 @@ fn run(cmd: &str, opts: &HashMap<String, String>) -> Result<(), Error> {
             Ok(())
         }
         "cluster" => pushwire_bench::cluster::command(opts),
+        "tls" => pushwire_bench::tls::command(opts),
+        "deflate-echo" => pushwire_bench::deflate::command(opts),
         "ws-echo" | "http" | "sse-fanout" | "long-poll" | "idle" => single(cmd, opts),
         _ => Err(format!("unknown command {cmd:?}; try --help").into()),
     }
