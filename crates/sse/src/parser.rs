@@ -14,7 +14,8 @@
 //! start. Line ends are searched only in bytes not searched before (`scanned`), so one 1 MiB
 //! line fed in 64 B chunks costs the same as fed whole. A complete line is split into field
 //! and value at ASCII bytes (CR, LF, `:`, space), which are always character boundaries, so
-//! values are copied as text without being validated again.
+//! values are copied as text without being validated again; a block's first `data` value is
+//! not copied at all until a second one comes or the buffer is compacted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -169,7 +170,12 @@ pub struct EventParser {
 #[derive(Debug)]
 struct Fields {
     cfg: Config,
+    /// The data buffer, unless `data_span` is set.
     data: String,
+    /// A block's first `data` line leaves its value where it is: the data buffer is then
+    /// `text[start..end]` plus an LF. Copied into `data` when a second `data` line comes or
+    /// before the text is compacted, so a one-line event is never copied.
+    data_span: Option<(usize, usize)>,
     /// The text of the last `event` line: kept across events, so a repeated type is
     /// neither decoded nor copied again.
     event_type: String,
@@ -225,6 +231,7 @@ impl EventParser {
             fields: Fields {
                 cfg,
                 data: String::new(),
+                data_span: None,
                 event_type: String::new(),
                 type_set: false,
                 id_next: String::new(),
@@ -278,9 +285,12 @@ impl EventParser {
     /// line each time (the buffer holds at most that much more). `pos` is at a line start (after CR, LF or the BOM), so at a character boundary:
     /// `drain` cannot panic.
     fn compact(&mut self) {
-        if self.pos == 0 {
+        if self.pos == 0 || (self.pos < self.text.len() && self.pos < COMPACT_AT) {
             return;
         }
+        // Nothing may point into the processed text any more.
+        self.fields.reset_dispatched();
+        self.fields.spill_data(&self.text);
         if self.pos >= self.text.len() {
             self.text.clear();
         } else if self.pos >= COMPACT_AT {
@@ -384,10 +394,14 @@ impl EventParser {
                     }
                     f.last_type.clone()
                 };
+                let data = match f.data_span {
+                    Some((a, b)) => self.text.get(a..b).unwrap_or_default().to_owned(),
+                    // Hand the buffer over rather than copy it.
+                    None => std::mem::take(&mut f.data),
+                };
                 Item::Event(MessageEvent {
                     event_type,
-                    // Hand the buffer over rather than copy it.
-                    data: std::mem::take(&mut f.data),
+                    data,
                     last_event_id: f.last_event_id_arc(),
                 })
             }
@@ -420,7 +434,10 @@ impl EventParser {
                 } else {
                     &f.event_type
                 },
-                data: &f.data,
+                data: match f.data_span {
+                    Some((a, b)) => self.text.get(a..b).unwrap_or_default(),
+                    None => &f.data,
+                },
                 last_event_id: &f.last_event_id,
             },
             Kind::Retry => ItemRef::Retry(f.reconnection_time.unwrap_or_default()),
@@ -434,13 +451,7 @@ impl EventParser {
     /// Lines are processed in place from `text[pos..]`; consumed text is released in one
     /// go at the next `feed` (per line it showed up in profiles).
     fn step(&mut self) -> Kind {
-        if self.fields.dispatched {
-            // Rule 25: reset the data and type buffers after a dispatch (deferred so the
-            // borrowed item could point into them).
-            self.fields.dispatched = false;
-            self.fields.data.clear();
-            self.fields.type_set = false;
-        }
+        self.fields.reset_dispatched();
         self.step_inner()
     }
 
@@ -513,8 +524,8 @@ impl EventParser {
                 self.fields.abort_block();
                 Kind::Limit(CapacityError::LineTooLong)
             } else {
-                self.fields
-                    .process_line(input.get(..end).unwrap_or_default())
+                let line = input.get(..end).unwrap_or_default();
+                self.fields.process_line(line, self.pos, &self.text)
             };
             self.pos += consumed;
             self.scanned = 0;
@@ -543,6 +554,7 @@ impl EventParser {
         self.dropping_line = false;
         let f = &mut self.fields;
         f.data.clear();
+        f.data_span = None;
         f.type_set = false;
         f.id_pending = false;
         f.skipping_block = false;
@@ -557,16 +569,39 @@ impl Fields {
             .clone()
     }
 
+    /// Rule 25: resets the data and type buffers after a dispatch (deferred so the borrowed
+    /// item could point into them).
+    #[inline]
+    fn reset_dispatched(&mut self) {
+        if self.dispatched {
+            self.dispatched = false;
+            self.data.clear();
+            self.data_span = None;
+            self.type_set = false;
+        }
+    }
+
+    /// Copies a data value left in the text into `data` (with its LF).
+    #[cold]
+    fn spill_data(&mut self, text: &str) {
+        if let Some((a, b)) = self.data_span.take() {
+            self.data.push_str(text.get(a..b).unwrap_or_default());
+            self.data.push('\n');
+        }
+    }
+
     /// Drops the block being built after a limit error: it leaves no trace.
     fn abort_block(&mut self) {
         self.data.clear();
+        self.data_span = None;
         self.type_set = false;
         self.id_pending = false;
         self.skipping_block = true;
     }
 
-    /// Processes one complete line (without its line end), rules 10-19.
-    fn process_line(&mut self, line: &str) -> Kind {
+    /// Processes one complete line (without its line end), rules 10-19. The line is
+    /// `text[start..start + line.len()]`.
+    fn process_line(&mut self, line: &str, start: usize, text: &str) -> Kind {
         if line.is_empty() {
             if self.skipping_block {
                 self.skipping_block = false;
@@ -588,7 +623,17 @@ impl Fields {
                 return Kind::Comment;
             }
             Field::Data => {
-                // Rule 16.
+                // Rule 16. The value is a suffix of the line.
+                if self.data_span.is_none() && self.data.is_empty() {
+                    if value.len() >= self.cfg.max_event_data {
+                        self.abort_block();
+                        return Kind::Limit(CapacityError::EventDataTooLarge);
+                    }
+                    let end = start + line.len();
+                    self.data_span = Some((end - value.len(), end));
+                    return Kind::Nothing;
+                }
+                self.spill_data(text);
                 self.data.reserve(value.len() + 1);
                 self.data.push_str(value);
                 self.data.push('\n');
@@ -639,7 +684,7 @@ impl Fields {
     fn dispatch(&mut self) -> Kind {
         // Rules 20, 21: commit the id buffer, which is not reset.
         // Rule 22: no data, no event.
-        if self.data.is_empty() {
+        if self.data_span.is_none() && self.data.is_empty() {
             // Only here does a change need detecting: it is the item we report.
             let changed = self.id_pending && self.id_next != self.last_event_id;
             if changed {
@@ -660,8 +705,11 @@ impl Fields {
             self.last_event_id_arc = None;
             self.id_pending = false;
         }
-        // Rule 23: exactly one trailing LF goes (every data line ended with one).
-        self.data.truncate(self.data.len().saturating_sub(1));
+        // Rule 23: exactly one trailing LF goes (every data line ended with one; a value
+        // left in the text has its LF implied).
+        if self.data_span.is_none() {
+            self.data.truncate(self.data.len().saturating_sub(1));
+        }
         // Rules 24, 25: the caller reads type and data, the next step resets them.
         self.dispatched = true;
         Kind::Event

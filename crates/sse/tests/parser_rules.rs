@@ -591,3 +591,39 @@ fn with_last_event_id_seeds_the_stream() {
     };
     assert_eq!(&*e.last_event_id, "41");
 }
+
+#[test]
+fn rule_07_data_kept_across_buffer_compaction() {
+    // A data line, then more than the parser's 4 KiB compaction threshold of other lines
+    // before the event ends: the value must survive the buffer being compacted under it,
+    // with one data line and with two, under any chunk size.
+    let filler: String = (0..60)
+        .map(|i| format!(": {i:04} {}\n", "c".repeat(90)))
+        .collect();
+    let input = format!(
+        "data: first\n{filler}data: second\n\nid: 7\ndata: only\n{filler}\ndata: x\ndata: y\n{filler}\n"
+    );
+    let mut want = Vec::new();
+    let comments: Vec<Out> = (0..60)
+        .map(|i| comment(&format!("{i:04} {}", "c".repeat(90))))
+        .collect();
+    want.extend(comments.iter().cloned());
+    want.push(msg("first\nsecond"));
+    want.extend(comments.iter().cloned());
+    want.push(ev("message", "only", "7"));
+    want.extend(comments.iter().cloned());
+    want.push(ev("message", "x\ny", "7"));
+    for size in [1, 7, 64, 4099, input.len()] {
+        let chunks: Vec<&[u8]> = input.as_bytes().chunks(size).collect();
+        assert_eq!(
+            run(&Config::default(), &chunks),
+            (want.clone(), "7".to_string()),
+            "{size}"
+        );
+        assert_eq!(
+            run_ref(&Config::default(), &chunks),
+            (want.clone(), "7".to_string()),
+            "borrowed, {size}"
+        );
+    }
+}
