@@ -246,6 +246,27 @@ impl Subscription {
             None => Ok(None),
         }
     }
+
+    /// The next live message if one is queued right now, without waiting: `Ok(None)` when the
+    /// queue is empty (or the topic closed, which the next [`Subscription::recv`] reports);
+    /// `Err(Lagged)` as for `recv`.
+    ///
+    /// A transport that woke for one message drains the rest with this, so everything already
+    /// queued goes out in one write (SSE fan-out wrote one `sendto` per event without it).
+    pub fn try_recv(&mut self) -> Result<Option<Arc<Message>>, Lagged> {
+        if self.shared.lagged.load(Ordering::Acquire) {
+            return Err(Lagged);
+        }
+        match self.rx.try_recv() {
+            Ok(m) => {
+                self.shared
+                    .queued_bytes
+                    .fetch_sub(m.data.len(), Ordering::AcqRel);
+                Ok(Some(m))
+            }
+            Err(_) => Ok(None),
+        }
+    }
 }
 
 /// The hub's sending half of one subscription.

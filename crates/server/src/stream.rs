@@ -125,7 +125,18 @@ pub(crate) async fn sse<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 sink.clear();
             }
             m = sub.recv(), if pull => match m {
-                Ok(Some(m)) => c.wbuf.extend_from_slice(m.sse_event()),
+                Ok(Some(m)) => {
+                    c.wbuf.extend_from_slice(m.sse_event());
+                    // Everything else already queued joins it (up to the high-water mark), so
+                    // one write carries a burst instead of one `sendto` per event. A cut
+                    // subscriber is reported by the next `recv`.
+                    while c.wbuf.len() < HIGH_WATER {
+                        match sub.try_recv() {
+                            Ok(Some(m)) => c.wbuf.extend_from_slice(m.sse_event()),
+                            Ok(None) | Err(_) => break,
+                        }
+                    }
+                }
                 Ok(None) => break,
                 Err(_) => {
                     debug(format_args!("sse subscriber cut: too slow"));
@@ -288,7 +299,18 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 IoEvent::Read(Ok(_)) | IoEvent::Wrote(Ok(_)) => {}
             },
             m = recv_opt(&mut sub), if pull => match m {
-                Ok(Some(m)) => send_shared(&mut proto, &m, &mut c.wbuf),
+                Ok(Some(m)) => {
+                    send_shared(&mut proto, &m, &mut c.wbuf);
+                    // As for SSE: what is already queued goes out in the same write.
+                    if let Some(sub) = sub.as_mut() {
+                        while c.wbuf.len() < HIGH_WATER {
+                            match sub.try_recv() {
+                                Ok(Some(m)) => send_shared(&mut proto, &m, &mut c.wbuf),
+                                Ok(None) | Err(_) => break,
+                            }
+                        }
+                    }
+                }
                 Ok(None) => {
                     let _ = proto.close(CloseCode::GOING_AWAY, "", &mut c.wbuf);
                 }
