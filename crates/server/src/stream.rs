@@ -117,7 +117,7 @@ pub(crate) async fn sse<S: AsyncRead + AsyncWrite + Unpin + Send>(
         tokio::select! {
             biased;
             _ = c.shutdown.changed() => stopping = true,
-            ev = io_step(&mut c.io, &mut sink, &mut c.wbuf, true) => {
+            ev = io_step(&mut c.io, &mut sink, &mut c.wbuf, true, 0) => {
                 // Nothing is expected from the client; EOF or error means it left.
                 if matches!(ev, IoEvent::Wrote(Ok(0) | Err(_)) | IoEvent::Read(Ok(0) | Err(_))) {
                     return Ok(Next::Close);
@@ -287,12 +287,13 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
         let pull = open && c.wbuf.len() < HIGH_WATER;
         let can_read = c.wbuf.len() < HIGH_WATER;
         let timer = proto.poll_timeout();
+        let want = proto.read_hint(&c.rbuf);
         tokio::select! {
             biased;
             _ = c.shutdown.changed(), if open => {
                 let _ = proto.close(CloseCode::GOING_AWAY, "server shutting down", &mut c.wbuf);
             }
-            ev = io_step(&mut c.io, &mut c.rbuf, &mut c.wbuf, can_read) => match ev {
+            ev = io_step(&mut c.io, &mut c.rbuf, &mut c.wbuf, can_read, want) => match ev {
                 IoEvent::Wrote(Ok(0) | Err(_)) | IoEvent::Read(Ok(0) | Err(_)) => {
                     return Ok(Next::Close);
                 }
