@@ -15,6 +15,7 @@
 //! WebSocket or SSE pump, and before shutdown. Everything goes through the one `wbuf` in request
 //! order, so nothing can overtake a held response either.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ use tokio::time::Instant;
 use crate::cursor::{Cursor, valid_topic};
 use crate::listener::{Shared, debug};
 use crate::router::{Access, Route, check_access};
-use crate::wire::{HeadLimits, HeadReader, HttpError, Request, body_kind, encode_head};
+use crate::wire::{HeadLimits, HeadReader, HttpError, Request, body_kind};
 use pushwire_http::{BodyChunk, BodyDecoder};
 
 /// Responses are held back for the next pipelined request only while `wbuf` is under this
@@ -49,28 +50,44 @@ pub(crate) struct Conn<S> {
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
     head: HeadReader,
     limits: HeadLimits,
+    /// The head/idle timer, kept for the connection's life (see `read_head`).
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
     /// The request being answered is HTTP/1.0: keep-alive must be said explicitly.
     http10: bool,
 }
 
 /// A response about to be written.
+///
+/// The common replies (JSON, errors, pages) name only static header fields, so building and
+/// encoding one allocates nothing but its body: the head is written straight into `wbuf`
+/// (`Conn::send`). Rarer fields (CORS, `Allow`, `ETag`, `Retry-After`) go in `headers`.
 pub(crate) struct Reply {
     pub(crate) status: u16,
-    pub(crate) headers: Vec<(&'static str, String)>,
+    /// `Content-Type`; empty for none.
+    pub(crate) content_type: &'static str,
+    /// `Cache-Control`, if any.
+    pub(crate) cache_control: Option<&'static str>,
+    /// Further fields, in order.
+    pub(crate) headers: Vec<(&'static str, Cow<'static, str>)>,
     pub(crate) body: Bytes,
 }
 
 impl Reply {
-    pub(crate) fn new(status: u16, content_type: &str, body: impl Into<Bytes>) -> Reply {
+    pub(crate) fn new(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
         Reply {
             status,
-            headers: vec![("Content-Type", content_type.to_string())],
+            content_type,
+            cache_control: None,
+            headers: Vec::new(),
             body: body.into(),
         }
     }
 
-    pub(crate) fn json(body: String) -> Reply {
-        Reply::new(200, "application/json", body).header("Cache-Control", "no-store")
+    pub(crate) fn json(body: impl Into<Bytes>) -> Reply {
+        Reply {
+            cache_control: Some("no-store"),
+            ..Reply::new(200, "application/json", body)
+        }
     }
 
     /// A plain-text error whose body names the status (never echoes the request).
@@ -82,9 +99,46 @@ impl Reply {
         )
     }
 
-    pub(crate) fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+    pub(crate) fn header(
+        mut self,
+        name: &'static str,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Reply {
         self.headers.push((name, value.into()));
         self
+    }
+
+    /// Appends this reply's head to `dst`: status line, fields, `Content-Length: len` (when
+    /// given), `Connection` (when given), blank line. `false` (and a bodiless 500 written
+    /// instead) when a field value could inject: then no body may follow.
+    pub(crate) fn encode_head(
+        &self,
+        len: Option<u64>,
+        connection: Option<&str>,
+        dst: &mut BytesMut,
+    ) -> bool {
+        use crate::wire::{fallback_500, put_decimal, put_field, put_status_line};
+        let start = dst.len();
+        put_status_line(self.status, dst);
+        let fields = (!self.content_type.is_empty())
+            .then_some(("Content-Type", self.content_type))
+            .into_iter()
+            .chain(self.cache_control.map(|v| ("Cache-Control", v)))
+            .chain(self.headers.iter().map(|(n, v)| (*n, v.as_ref())))
+            .chain(connection.map(|v| ("Connection", v)));
+        for (name, value) in fields {
+            if !put_field(name, value.as_bytes(), dst) {
+                fallback_500(start, dst);
+                return false;
+            }
+        }
+        if let Some(len) = len {
+            dst.extend_from_slice(b"Content-Length: ");
+            put_decimal(len, dst);
+            dst.extend_from_slice(b"\r\n");
+        }
+        dst.extend_from_slice(b"\r\n");
+        true
     }
 }
 
@@ -92,6 +146,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     pub(crate) fn new(io: S, shared: Arc<Shared>) -> Conn<S> {
         let shutdown = shared.shutdown.clone();
         let limits = head_limits(&shared.cfg);
+        let timer = Box::pin(tokio::time::sleep_until(
+            Instant::now() + shared.cfg.head_timeout,
+        ));
         Conn {
             io,
             rbuf: BytesMut::new(),
@@ -100,6 +157,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             shutdown,
             head: HeadReader::new(&limits),
             limits,
+            timer,
             http10: false,
         }
     }
@@ -170,12 +228,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                     self.wbuf = BytesMut::new();
                 }
             }
+            // One timer per connection: moved earlier at once when a deadline comes before the
+            // armed one, while a later deadline (the usual case: each keep-alive request
+            // pushes the idle deadline on) is only checked when the armed one fires. A
+            // `sleep_until` per request was a timer-wheel insert and removal per request.
+            if self.timer.deadline() > deadline {
+                self.timer.as_mut().reset(deadline);
+            }
             tokio::select! {
                 r = read_once(&mut self.io, &mut self.rbuf) => match r {
                     Ok(0) | Err(_) => return Ok(None),
                     Ok(_) => {}
                 },
-                _ = tokio::time::sleep_until(deadline) => {
+                _ = self.timer.as_mut() => {
+                    if Instant::now() < deadline {
+                        self.timer.as_mut().reset(deadline);
+                        continue;
+                    }
                     return if started { Err(HttpError::Timeout) } else { Ok(None) };
                 }
                 // Shutdown closes a connection between requests, never one mid-head.
@@ -188,6 +257,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     /// client waits for it.
     async fn read_body(&mut self, req: &Request) -> Result<Bytes, HttpError> {
         let kind = body_kind(req)?;
+        if kind == pushwire_http::BodyKind::None {
+            return Ok(Bytes::new());
+        }
         let mut dec = BodyDecoder::new(kind, &self.limits);
         let mut out = BytesMut::new();
         let mut asked_continue = false;
@@ -251,22 +323,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         keep_alive: bool,
         head_only: bool,
     ) -> std::io::Result<()> {
-        let len = reply.body.len().to_string();
-        let mut headers: Vec<(&str, &str)> = reply
-            .headers
-            .iter()
-            .map(|(n, v)| (*n, v.as_str()))
-            .collect();
-        if reply.status != 304 && reply.status >= 200 {
-            headers.push(("Content-Length", &len));
-        }
-        if !keep_alive {
-            headers.push(("Connection", "close"));
-        } else if self.http10 {
-            headers.push(("Connection", "keep-alive"));
-        }
-        encode_head(reply.status, &headers, &mut self.wbuf);
-        if !head_only && reply.status != 304 {
+        let len = (reply.status != 304 && reply.status >= 200).then_some(reply.body.len() as u64);
+        let ok = reply.encode_head(len, self.connection_field(keep_alive), &mut self.wbuf);
+        if ok && !head_only && reply.status != 304 {
             self.wbuf.extend_from_slice(&reply.body);
         }
         // Pipelining: the next request is already here and can be answered without waiting,
@@ -275,6 +334,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             return Ok(());
         }
         self.flush().await
+    }
+
+    /// The `Connection` field a response needs: `close` when the connection ends after it,
+    /// `keep-alive` for an HTTP/1.0 client that keeps it, none otherwise.
+    pub(crate) fn connection_field(&self, keep_alive: bool) -> Option<&'static str> {
+        if !keep_alive {
+            Some("close")
+        } else if self.http10 {
+            Some("keep-alive")
+        } else {
+            None
+        }
     }
 
     /// Writes out responses held back for pipelining (nothing when `wbuf` is empty); called
@@ -506,7 +577,7 @@ pub(crate) fn with_cors(mut reply: Reply, access: &Access) -> Reply {
     if let Some(o) = &access.cors_origin {
         reply
             .headers
-            .push(("Access-Control-Allow-Origin", o.clone()));
+            .push(("Access-Control-Allow-Origin", o.clone().into()));
         reply
             .headers
             .push(("Access-Control-Allow-Credentials", "true".into()));
@@ -518,19 +589,16 @@ pub(crate) fn with_cors(mut reply: Reply, access: &Access) -> Reply {
 /// `OPTIONS`: a CORS preflight gets the allowed methods and headers; a plain `OPTIONS` its
 /// `Allow`.
 fn preflight(req: &Request, route: Route, access: &Access) -> Reply {
-    let mut r = Reply {
-        status: 204,
-        headers: vec![("Allow", route.allow().to_string())],
-        body: Bytes::new(),
-    };
+    let mut r = Reply::new(204, "", Bytes::new()).header("Allow", route.allow());
     if req.header("access-control-request-method").is_some() {
         if let Some(o) = &access.cors_origin {
-            r.headers.push(("Access-Control-Allow-Origin", o.clone()));
+            r.headers
+                .push(("Access-Control-Allow-Origin", o.clone().into()));
             r.headers
                 .push(("Access-Control-Allow-Credentials", "true".into()));
         }
         r.headers
-            .push(("Access-Control-Allow-Methods", route.allow().to_string()));
+            .push(("Access-Control-Allow-Methods", route.allow().into()));
         r.headers.push((
             "Access-Control-Allow-Headers",
             "Content-Type, Last-Event-ID, Authorization".into(),

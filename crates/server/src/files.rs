@@ -47,11 +47,7 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
         let etag = etag(&meta);
         if if_none_match(req, &etag) {
-            let r = Reply::new(304, "", Bytes::new());
-            let r = Reply {
-                headers: vec![("ETag", etag)],
-                ..r
-            };
+            let r = Reply::new(304, "", Bytes::new()).header("ETag", etag);
             c.send(r, keep_alive, true).await?;
             return Ok(next);
         }
@@ -99,13 +95,8 @@ async fn send_head_with_length<S: AsyncRead + AsyncWrite + Unpin + Send>(
     len: u64,
     keep_alive: bool,
 ) -> std::io::Result<()> {
-    let len = len.to_string();
-    let mut headers: Vec<(&str, &str)> = r.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    headers.push(("Content-Length", &len));
-    if !keep_alive {
-        headers.push(("Connection", "close"));
-    }
-    crate::wire::encode_head(200, &headers, &mut c.wbuf);
+    let connection = c.connection_field(keep_alive);
+    r.encode_head(Some(len), connection, &mut c.wbuf);
     c.flush().await
 }
 

@@ -73,17 +73,32 @@ impl Request {
 
     /// The server's view of a head parsed by pushwire-http.
     pub fn from_http(r: &pushwire_http::Request) -> Request {
+        Request::from_http_owned(r.clone())
+    }
+
+    /// As [`Request::from_http`], taking the head by value: the target moves instead of being
+    /// copied, and every header value shares one buffer (one allocation, not one per field).
+    fn from_http_owned(r: pushwire_http::Request) -> Request {
+        let path = r.path().to_string();
+        let query = r.query().unwrap_or("").to_string();
+        let total = r.headers.iter().map(|(_, v)| v.len()).sum();
+        let mut values = BytesMut::with_capacity(total);
+        for (_, v) in r.headers.iter() {
+            values.extend_from_slice(v);
+        }
+        let mut values = values.freeze();
+        let headers = r
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), values.split_to(v.len())))
+            .collect();
         Request {
             method: r.method.as_str().to_string(),
-            target: r.target.clone(),
-            path: r.path().to_string(),
-            query: r.query().unwrap_or("").to_string(),
             version: u8::from(r.version == pushwire_http::Version::Http11),
-            headers: r
-                .headers
-                .iter()
-                .map(|(n, v)| (n.to_ascii_lowercase(), Bytes::copy_from_slice(v)))
-                .collect(),
+            target: r.target,
+            path,
+            query,
+            headers,
         }
     }
 }
@@ -118,14 +133,31 @@ impl Request {
             .collect()
     }
 
+    /// Whether some value of header `name` (lowercase) lists `token` (comma-separated,
+    /// compared case-insensitively), without allocating.
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .flat_map(|(_, v)| v.split(|&b| b == b','))
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    }
+
     /// Whether the connection stays open after the response (RFC 9112 §9.3).
     pub fn keep_alive(&self) -> bool {
-        let conn = self.tokens("connection");
         if self.version == 0 {
-            conn.iter().any(|t| t == "keep-alive")
+            self.has_token("connection", "keep-alive")
         } else {
-            !conn.iter().any(|t| t == "close")
+            !self.has_token("connection", "close")
         }
+    }
+
+    /// Whether the request announces a body (`Content-Length` or `Transfer-Encoding`); a GET
+    /// without either skips body framing altogether.
+    pub fn has_body_headers(&self) -> bool {
+        self.headers
+            .iter()
+            .any(|(n, _)| n == "content-length" || n == "transfer-encoding")
     }
 
     /// The first decoded value of query parameter `name`.
@@ -190,7 +222,7 @@ impl HeadReader {
         match self.parser.parse_request(buf)? {
             pushwire_http::Status::Complete((req, len)) => {
                 let _ = buf.split_to(len);
-                Ok(Some(Request::from_http(&req)))
+                Ok(Some(Request::from_http_owned(req)))
             }
             pushwire_http::Status::Partial => Ok(None),
         }
@@ -199,6 +231,10 @@ impl HeadReader {
 
 /// How the request body is delimited (RFC 9112 §6.3), refusing every ambiguous form.
 pub fn body_kind(req: &Request) -> Result<pushwire_http::BodyKind, HttpError> {
+    // Neither header: no body (§6.3 rule 7 for requests), nothing to check.
+    if !req.has_body_headers() {
+        return Ok(pushwire_http::BodyKind::None);
+    }
     // pushwire-http decides from its own head type; rebuild the framing headers only.
     let mut r = pushwire_http::Request::new(pushwire_http::Method::Post, "/");
     if req.version == 0 {
@@ -237,19 +273,79 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Writes a status line and headers (and the blank line) into `dst`, with pushwire-http's
-/// encoder (which refuses header injection; every value here is ours or a checked echo).
+/// What goes out instead of a head that could not be encoded safely.
+const FALLBACK_500: &[u8] = b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n";
+
+/// Writes a status line and headers (and the blank line) into `dst`. A field that could
+/// inject anything (see [`put_field`]) turns the whole head into a bodiless 500.
 pub fn encode_head(status: u16, headers: &[(&str, &str)], dst: &mut BytesMut) {
-    let mut head = pushwire_http::ResponseHead::new(status);
+    let start = dst.len();
+    put_status_line(status, dst);
     for (n, v) in headers {
-        head = match head.header(n, v) {
-            Ok(h) => h,
-            Err(_) => pushwire_http::ResponseHead::new(500),
-        };
+        if !put_field(n, v.as_bytes(), dst) {
+            return fallback_500(start, dst);
+        }
     }
-    if pushwire_http::encode_response_head(&head, dst).is_err() {
-        dst.put_slice(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n");
+    dst.put_slice(b"\r\n");
+}
+
+/// Replaces whatever was written from `start` on with a bodiless 500.
+pub(crate) fn fallback_500(start: usize, dst: &mut BytesMut) {
+    dst.truncate(start);
+    dst.put_slice(FALLBACK_500);
+}
+
+/// Appends `HTTP/1.1 NNN Reason\r\n` (the canonical reason phrase of pushwire-http). Written
+/// straight into the connection's write buffer: the per-response `ResponseHead` (two
+/// vectors) and the string copies around it were a quarter of a keep-alive GET's
+/// allocations.
+pub(crate) fn put_status_line(status: u16, dst: &mut BytesMut) {
+    let s = status.clamp(100, 999);
+    dst.put_slice(b"HTTP/1.1 ");
+    dst.put_slice(&[
+        b'0' + (s / 100) as u8,
+        b'0' + (s / 10 % 10) as u8,
+        b'0' + (s % 10) as u8,
+        b' ',
+    ]);
+    dst.put_slice(pushwire_http::reason_phrase(s).as_bytes());
+    dst.put_slice(b"\r\n");
+}
+
+/// Appends `name: value\r\n`, or nothing and `false` when the field could inject: a name
+/// that is not a token, or a value with a control byte other than HTAB (CR, LF and NUL
+/// among them; RFC 9110 §5.5). Every name here is ours; values are ours or checked echoes.
+pub(crate) fn put_field(name: &str, value: &[u8], dst: &mut BytesMut) -> bool {
+    let name_ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    let value_ok = value
+        .iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80);
+    if !(name_ok && value_ok) {
+        return false;
     }
+    dst.put_slice(name.as_bytes());
+    dst.put_slice(b": ");
+    dst.put_slice(value);
+    dst.put_slice(b"\r\n");
+    true
+}
+
+/// Appends `n` in decimal without going through `fmt` (no `String`, no formatter).
+pub(crate) fn put_decimal(mut n: u64, dst: &mut BytesMut) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    dst.put_slice(&digits[i..]);
 }
 
 /// The SSE event for a message, encoded by pushwire-sse: `id:` then one `data:` line per
@@ -368,6 +464,53 @@ mod tests {
             Chunked
         );
         assert_eq!(st(&[("transfer-encoding", "gzip")]), 501);
+    }
+
+    #[test]
+    fn rfc9110_s5_5_heads_refuse_injection_and_encode_numbers() {
+        let mut out = BytesMut::new();
+        encode_head(
+            200,
+            &[("Content-Type", "text/plain"), ("X", "a\tb")],
+            &mut out,
+        );
+        assert_eq!(
+            &out[..],
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX: a\tb\r\n\r\n"
+        );
+        for bad in ["a\r\nSet-Cookie: x", "a\nb", "a\0b", "a\rb"] {
+            let mut out = BytesMut::from(&b"before"[..]);
+            encode_head(200, &[("X-Echo", bad)], &mut out);
+            assert_eq!(&out[..6], b"before");
+            assert_eq!(&out[6..], FALLBACK_500);
+        }
+        let mut out = BytesMut::new();
+        encode_head(200, &[("Bad Name", "v")], &mut out);
+        assert_eq!(&out[..], FALLBACK_500);
+        for n in [0u64, 7, 10, 99, 174, 1_000_000, u64::MAX] {
+            let mut out = BytesMut::new();
+            put_decimal(n, &mut out);
+            assert_eq!(&out[..], n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn rfc9110_s7_6_1_connection_tokens() {
+        let mut r = req(&[("connection", "Upgrade, CLOSE "), ("content-length", "0")]);
+        r.method = "GET".into();
+        assert!(r.has_token("connection", "close"));
+        assert!(r.has_token("connection", "upgrade"));
+        assert!(!r.has_token("connection", "keep-alive"));
+        assert!(!r.keep_alive());
+        assert!(r.has_body_headers());
+        r.version = 0;
+        assert!(!r.keep_alive());
+        let r10 = Request {
+            version: 0,
+            ..req(&[("connection", "keep-alive")])
+        };
+        assert!(r10.keep_alive() && !r10.has_body_headers());
+        assert_eq!(body_kind(&r10).unwrap(), pushwire_http::BodyKind::None);
     }
 
     #[test]
