@@ -233,16 +233,27 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
     }
     let _ = proto.handle_timeout(Instant::now().into_std());
+    // A large echoed payload is not copied into `wbuf`: its frame header is, and the payload
+    // waits here to go out right after the `wbuf` bytes before it, in the same `writev`.
+    let mut big: Option<Deferred> = None;
     loop {
         // Take every message buffered (the upgrade's leftovers included) unless the socket is
         // not keeping up with what we already owe it.
-        while c.wbuf.len() < HIGH_WATER {
+        while owed(&c.wbuf, &big) < HIGH_WATER {
             match proto.receive(&mut c.rbuf) {
-                Ok(Some(WsMessage::Text(t))) if echo => {
-                    let _ = proto.send(&WsMessage::Text(t), &mut c.wbuf);
-                }
-                Ok(Some(WsMessage::Binary(b))) if echo => {
-                    let _ = proto.send(&WsMessage::Binary(b), &mut c.wbuf);
+                Ok(Some(m @ (WsMessage::Text(_) | WsMessage::Binary(_)))) if echo => {
+                    if big.is_none() && m.payload().len() >= DEFER_MIN {
+                        if let Ok((header, payload)) = proto.prepare(&m) {
+                            proto.poll_transmit(&mut c.wbuf);
+                            header.encode(&mut c.wbuf);
+                            big = Some(Deferred {
+                                before: c.wbuf.len(),
+                                payload,
+                            });
+                        }
+                    } else {
+                        let _ = proto.send(&m, &mut c.wbuf);
+                    }
                 }
                 Ok(Some(WsMessage::Text(_) | WsMessage::Binary(_))) if access.publish_denied => {
                     let _ = proto.close(
@@ -280,12 +291,18 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
         }
         proto.poll_transmit(&mut c.wbuf);
         if proto.is_terminated() {
+            if let Some(d) = big.take() {
+                // Rare (the close came while a large echo was owed): splice it back in order.
+                let rest = c.wbuf.split_off(d.before);
+                c.wbuf.extend_from_slice(&d.payload);
+                c.wbuf.unsplit(rest);
+            }
             finish(c).await;
             return Ok(Next::Close);
         }
         let open = proto.state() == State::Open;
-        let pull = open && c.wbuf.len() < HIGH_WATER;
-        let can_read = c.wbuf.len() < HIGH_WATER;
+        let pull = open && owed(&c.wbuf, &big) < HIGH_WATER;
+        let can_read = owed(&c.wbuf, &big) < HIGH_WATER;
         let timer = proto.poll_timeout();
         let want = proto.read_hint(&c.rbuf);
         tokio::select! {
@@ -293,7 +310,7 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
             _ = c.shutdown.changed(), if open => {
                 let _ = proto.close(CloseCode::GOING_AWAY, "server shutting down", &mut c.wbuf);
             }
-            ev = io_step(&mut c.io, &mut c.rbuf, &mut c.wbuf, can_read, want) => match ev {
+            ev = io_step_deferred(&mut c.io, &mut c.rbuf, &mut c.wbuf, &mut big, can_read, want) => match ev {
                 IoEvent::Wrote(Ok(0) | Err(_)) | IoEvent::Read(Ok(0) | Err(_)) => {
                     return Ok(Next::Close);
                 }
@@ -304,7 +321,7 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
                     send_shared(&mut proto, &m, &mut c.wbuf);
                     // As for SSE: what is already queued goes out in the same write.
                     if let Some(sub) = sub.as_mut() {
-                        while c.wbuf.len() < HIGH_WATER {
+                        while owed(&c.wbuf, &big) < HIGH_WATER {
                             match sub.try_recv() {
                                 Ok(Some(m)) => send_shared(&mut proto, &m, &mut c.wbuf),
                                 Ok(None) | Err(_) => break,
@@ -337,6 +354,65 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
             }
         }
     }
+}
+
+/// Echoed payloads at least this large (64 KiB) are written from the received buffer itself
+/// instead of being copied into `wbuf` (a 1 MiB echo copied a mebibyte per message).
+const DEFER_MIN: usize = 64 * 1024;
+
+/// A payload owed to the socket right after the first `before` bytes of `wbuf`.
+struct Deferred {
+    before: usize,
+    payload: bytes::Bytes,
+}
+
+/// Bytes owed to the socket: `wbuf` and a deferred payload.
+fn owed(wbuf: &BytesMut, big: &Option<Deferred>) -> usize {
+    wbuf.len() + big.as_ref().map_or(0, |d| d.payload.len())
+}
+
+/// [`io_step`] with a deferred payload: writes `wbuf[..before]`, the payload and the rest of
+/// `wbuf` with one vectored write, in that order, and accounts for what went out.
+async fn io_step_deferred<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    rbuf: &mut BytesMut,
+    wbuf: &mut BytesMut,
+    big: &mut Option<Deferred>,
+    can_read: bool,
+    want: usize,
+) -> IoEvent {
+    use bytes::Buf as _;
+    use std::io::IoSlice;
+    let Some(d) = big.as_mut() else {
+        return io_step(io, rbuf, wbuf, can_read, want).await;
+    };
+    let before = d.before.min(wbuf.len());
+    let written = std::future::poll_fn(|cx| {
+        let (head, tail) = wbuf.split_at(before);
+        let bufs = [
+            IoSlice::new(head),
+            IoSlice::new(&d.payload),
+            IoSlice::new(tail),
+        ];
+        std::pin::Pin::new(&mut *io).poll_write_vectored(cx, &bufs)
+    });
+    // Reading waits while this much is owed (`can_read` is false past the high-water mark),
+    // so only the write needs polling here.
+    let r = written.await;
+    if let Ok(mut n) = r {
+        let from_head = n.min(before);
+        wbuf.advance(from_head);
+        d.before = before - from_head;
+        n -= from_head;
+        let from_payload = n.min(d.payload.len());
+        d.payload.advance(from_payload);
+        n -= from_payload;
+        if d.payload.is_empty() {
+            *big = None;
+            wbuf.advance(n.min(wbuf.len()));
+        }
+    }
+    IoEvent::Wrote(r)
 }
 
 /// Queues a hub message's shared frame (encoded once for every subscriber; compressed once
