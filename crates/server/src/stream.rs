@@ -41,7 +41,7 @@ fn spread_retry(base_ms: u64) -> u64 {
 /// replay, then every message as it is published.
 pub(crate) async fn sse<S: AsyncRead + AsyncWrite + Unpin + Send>(
     c: &mut Conn<S>,
-    req: &Request,
+    req: Request,
     access: &Access,
 ) -> std::io::Result<Next> {
     // The browser's reconnect sends `Last-Event-ID`; a first connection may name its cursor
@@ -50,7 +50,7 @@ pub(crate) async fn sse<S: AsyncRead + AsyncWrite + Unpin + Send>(
         .header("last-event-id")
         .map(|v| String::from_utf8_lossy(v).trim().to_string())
         .filter(|v| !v.is_empty());
-    let (topic, since) = match topic_and_since(req, &["lastEventId", "since"]) {
+    let (topic, since) = match topic_and_since(&req, &["lastEventId", "since"]) {
         Ok((topic, q)) => match header {
             Some(h) => match Cursor::parse(Some(&h)) {
                 Ok(c) => (topic, c),
@@ -67,6 +67,7 @@ pub(crate) async fn sse<S: AsyncRead + AsyncWrite + Unpin + Send>(
             return Ok(Next::KeepAlive);
         }
     };
+    drop(req);
     // From here the connection belongs to the stream: what the pipeline before it owes goes
     // out first, so the subscription's wait cannot delay it.
     c.flush_held().await?;
@@ -157,7 +158,7 @@ pub(crate) async fn sse<S: AsyncRead + AsyncWrite + Unpin + Send>(
 /// [`Protocol`] (framing, limits, automatic pongs, close handshake, keep-alive timers).
 pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
     c: &mut Conn<S>,
-    req: &Request,
+    req: Request,
     access: &Access,
     echo: bool,
 ) -> std::io::Result<Next> {
@@ -190,7 +191,7 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
     let (topic, mut sub) = if echo {
         (String::new(), None)
     } else {
-        let (topic, since) = match topic_and_since(req, &["since"]) {
+        let (topic, since) = match topic_and_since(&req, &["since"]) {
             Ok(x) => x,
             Err(r) => {
                 c.send(r, false, false).await?;
@@ -206,10 +207,14 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
             }
         }
     };
+    // Neither head is needed past the handshake: freed here, not held by every idle socket.
+    drop((req, http_req));
     let _g = Gauge::up(&shared.stats.websocket);
     if pushwire_http::encode_response_head(&accepted.response, &mut c.wbuf).is_err() {
         return Ok(Next::Close);
     }
+    let deflate = accepted.deflate;
+    drop(accepted.response);
     // `/echo` keeps pushwire-ws's default limits (16 MiB frames, 64 MiB messages); `/ws`
     // takes no more than `/publish` would.
     let mut wcfg = pushwire_ws::Config::default();
@@ -221,7 +226,7 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
     wcfg.pong_timeout = shared.cfg.ws_ping_interval;
     wcfg.close_timeout = shared.cfg.ws_close_timeout;
     let mut proto = Protocol::new(Role::Server, &wcfg);
-    if let Some(params) = accepted.deflate {
+    if let Some(params) = deflate {
         proto.set_deflate(params);
     }
     if let Some(sub) = sub.as_mut() {
