@@ -122,11 +122,11 @@ fn reference(data: &[u8]) -> Vec<Item> {
             } else {
                 &type_buf
             };
-            out.push(Item::Event(pushwire_sse::MessageEvent {
-                event_type: ty.into(),
-                data: std::mem::take(&mut data_buf),
-                last_event_id: last_id.as_str().into(),
-            }));
+            out.push(Item::Event(pushwire_sse::MessageEvent::new(
+                ty,
+                std::mem::take(&mut data_buf),
+                last_id.as_str(),
+            )));
             type_buf.clear();
             continue;
         }

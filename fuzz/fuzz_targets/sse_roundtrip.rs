@@ -103,14 +103,14 @@ fuzz_target!(|case: Case| {
                     last_id = n;
                 }
                 match data {
-                    Some(d) => expect.push(Item::Event(MessageEvent {
-                        event_type: match ty.as_deref() {
-                            None | Some("") => "message".into(),
-                            Some(t) => t.into(),
+                    Some(d) => expect.push(Item::Event(MessageEvent::new(
+                        match ty.as_deref() {
+                            None | Some("") => "message",
+                            Some(t) => t,
                         },
-                        data: lines(d).join("\n"),
-                        last_event_id: last_id.as_str().into(),
-                    })),
+                        lines(d).join("\n"),
+                        last_id.as_str(),
+                    ))),
                     None if changed => expect.push(Item::LastEventId(last_id.as_str().into())),
                     None => {}
                 }

@@ -33,6 +33,7 @@ const COMPACT_AT: usize = 4096;
 /// One dispatched event, as a browser's `MessageEvent` would carry it (rule 24), minus the
 /// origin, which the client adds.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MessageEvent {
     /// The event type: the `event` field's value, `"message"` when absent or empty.
     ///
