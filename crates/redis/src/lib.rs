@@ -241,25 +241,39 @@ impl RedisHub {
     /// for an invalid [`RedisConfig`] or URL.
     pub fn start(cfg: RedisConfig) -> Result<Arc<RedisHub>, RedisHubError> {
         cfg.validate()?;
-        let client = redis::Client::open(cfg.url.as_str()).map_err(|_| RedisHubError::Url)?;
+        use redis::IntoConnectionInfo as _;
+        // TCP_NODELAY: redis-rs leaves Nagle on by default, and with several calls in flight
+        // on the multiplexed connection a small command could wait for the previous one's
+        // ACK (delayed ACK: up to 40 ms) — the tokio-tungstenite #250 pitfall.
+        let info = cfg
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(|_| RedisHubError::Url)?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info).map_err(|_| RedisHubError::Url)?;
         let mcfg = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(cfg.command_timeout))
             .set_response_timeout(Some(cfg.command_timeout))
             .set_number_of_retries(1)
             .set_max_delay(cfg.max_backoff);
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), mcfg)
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), mcfg.clone())
+            .map_err(|_| RedisHubError::Url)?;
+        // The publish task's own connection, driven on its own thread (below).
+        let pump_conn = ConnectionManager::new_lazy_with_config(client.clone(), mcfg)
             .map_err(|_| RedisHubError::Url)?;
         let queue = Arc::new(PublishQueue::default());
         let published = Arc::new(AtomicU64::new(0));
         let channel = format!("{}:pub", cfg.prefix);
-        tokio::spawn(publish_task(Pump {
+        let pump = Pump {
             queue: queue.clone(),
-            conn: conn.clone(),
+            conn: pump_conn,
             script: redis::Script::new(PUBLISH_LUA),
             channel: channel.clone(),
             published: published.clone(),
             cfg: cfg.clone(),
-        }));
+        };
+        spawn_publish_thread(pump);
         let hub = Arc::new(RedisHub {
             channel,
             client,
@@ -538,6 +552,36 @@ impl Pump {
     }
 }
 
+/// Runs the publish task on a thread of its own, with its own current-thread runtime, so the
+/// Redis reply is read and answered at once instead of queueing behind the node's fan-out
+/// work: on the node's runtime, each publish waited for the connection task, then the publish
+/// task, then the caller, each behind up to a thousand subscriber writes (the `cluster`
+/// benchmark: one pushwire node on one core reached 44–51 % of the in-memory hub that way).
+/// Falls back to the caller's runtime if the thread cannot start.
+fn spawn_publish_thread(pump: Pump) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let Ok(rt) = rt else {
+        tokio::spawn(publish_task(pump));
+        return;
+    };
+    let slot = Arc::new(Mutex::new(Some(pump)));
+    let theirs = slot.clone();
+    let started = std::thread::Builder::new()
+        .name("pushwire-redis-publish".into())
+        .spawn(move || {
+            if let Some(pump) = lock(&theirs).take() {
+                rt.block_on(publish_task(pump));
+            }
+        });
+    if started.is_err()
+        && let Some(pump) = lock(&slot).take()
+    {
+        tokio::spawn(publish_task(pump));
+    }
+}
+
 /// The node's publish task: takes whatever publishes are waiting, stores them with one
 /// script call, hands every local mirror its messages in Redis' order (so they append at
 /// once, without a catch-up), then answers each caller. While one call is in flight the
@@ -555,14 +599,22 @@ async fn publish_task(pump: Pump) {
         }
         match pump.store(&batch).await {
             Ok(ids) => {
+                // Callers first: woken before the subscribers the offers below wake, each
+                // answers its client and sends the next publish while the node's fan-out of
+                // this batch runs, so the round trip and the fan-out overlap (a pipelining
+                // publisher otherwise waited for both, one after the other, per message).
+                let mut stored = Vec::with_capacity(batch.len());
                 for (p, (epoch, seq)) in batch.into_iter().zip(ids) {
                     let msg = Arc::new(Message::new(epoch, seq, p.payload));
+                    pump.published.fetch_add(1, Ordering::Relaxed);
+                    let _ = p.tx.send(Ok(msg.clone()));
+                    stored.push((p.mirror, msg));
+                }
+                for (mirror, msg) in stored {
                     // Next in line: local subscribers get it now. Otherwise (other nodes'
                     // messages not yet seen, or a mirror never synced) the subscription task
                     // delivers it in stream order, filling gaps from the stream.
-                    p.mirror.offer(&msg);
-                    pump.published.fetch_add(1, Ordering::Relaxed);
-                    let _ = p.tx.send(Ok(msg));
+                    mirror.offer(&msg);
                 }
             }
             Err(e) => {
