@@ -199,8 +199,15 @@ fn start_node(mut cmd: Command) -> Result<(Proc, SocketAddr), Error> {
         .stderr(Stdio::null())
         .spawn()?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut line = String::new();
-    std::io::BufReader::new(stdout).read_line(&mut line)?;
+    // Read on a helper thread, so a node that never prints (say, socket.io's Redis client
+    // retrying forever) costs 30 s, not the whole run.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
     let addr = line
         .trim()
         .strip_prefix("listening on http://")
