@@ -302,7 +302,9 @@ pub(crate) async fn websocket<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 c.wbuf.extend_from_slice(&d.payload);
                 c.wbuf.unsplit(rest);
             }
-            finish(c).await;
+            // Boxed: its 1 KiB drain buffer and timer would otherwise be part of every live
+            // WebSocket's future (its largest state), i.e. of every idle connection.
+            Box::pin(finish(c)).await;
             return Ok(Next::Close);
         }
         let open = proto.state() == State::Open;
