@@ -237,6 +237,10 @@ impl RedisHub {
     /// [`RedisConfig::max_backoff`], and catches every mirror up after each (re)connect.
     /// Dropping every `Arc` of the hub ends the task at its next wake-up.
     ///
+    /// It also starts the node's publish thread (`pushwire-redis-publish`, a current-thread
+    /// runtime with its own Redis connection) that stores publishes in batches; it ends when
+    /// the hub is dropped.
+    ///
     /// Must be called inside a tokio runtime (it spawns; tokio panics otherwise). Errors only
     /// for an invalid [`RedisConfig`] or URL.
     pub fn start(cfg: RedisConfig) -> Result<Arc<RedisHub>, RedisHubError> {
