@@ -11,7 +11,7 @@ use pushwire_server::tls::TlsAcceptor;
 use pushwire_server::{Config, Server};
 use pushwire_sse::client::tls::{TlsConnector, TlsError as SseTlsError};
 use pushwire_sse::client::{ClientEvent, EventSource};
-use pushwire_ws::tls::{ConnectError, TlsClient, TlsError};
+use pushwire_ws::tls::{TlsClient, TlsError};
 use pushwire_ws::{CloseCode, Message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -258,13 +258,13 @@ async fn our_clients_connect_over_tls_and_refuse_bad_certificates() {
     // Wrong hostname: the certificate names localhost, not 127.0.0.1.
     let wrong = format!("wss://127.0.0.1:{port}/ws?topic=t");
     match pushwire_ws::tls::connect(&wrong, &client, Default::default()).await {
-        Err(ConnectError::Tls(TlsError::WrongHostname)) => {}
+        Err(pushwire_ws::Error::Tls(TlsError::WrongHostname)) => {}
         other => panic!("expected WrongHostname, got {:?}", other.map(|_| ())),
     }
     // Unknown CA.
     let stranger = TlsClient::with_only_ca_pem(other.ca_pem.as_bytes()).unwrap();
     match pushwire_ws::tls::connect(&url, &stranger, Default::default()).await {
-        Err(ConnectError::Tls(TlsError::UntrustedCertificate)) => {}
+        Err(pushwire_ws::Error::Tls(TlsError::UntrustedCertificate)) => {}
         other => panic!("expected UntrustedCertificate, got {:?}", other.map(|_| ())),
     }
     // The same two refusals from the EventSource client, as typed errors.

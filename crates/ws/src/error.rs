@@ -1,4 +1,15 @@
-//! The crate's one error type, and the close code each error earns.
+//! The crate's one error type, and the answer each error earns.
+//!
+//! Everything fallible in this crate returns [`Error`] or, where only one kind of failure is
+//! possible, that kind alone: the handshake functions return a [`HandshakeError`] (each an
+//! HTTP status, [`HandshakeError::status`]), `Config::validate` a [`ConfigError`] inside
+//! [`Error::Usage`], `tls::TlsClient`'s constructors a `tls::TlsError`. Every kind converts
+//! into [`Error`] with `?` and is one of its variants, so a caller matching precisely writes
+//! `Error::Protocol(ProtocolError::UnmaskedFrame)` and a caller that does not care holds one
+//! type. The kinds are separate enums (as in tungstenite) because each maps to one answer —
+//! every [`ProtocolError`] is close 1002, every [`CapacityError`] 1009, every
+//! [`HandshakeError`] an HTTP status, [`UsageError`] and `TlsError` nothing on the wire — so
+//! [`Error::close_code`] and [`Error::status`] are decided per kind, not per variant.
 
 use std::sync::Arc;
 
@@ -48,6 +59,11 @@ pub enum Error {
     /// Reading or writing the transport failed (tokio shell only).
     #[error("i/o error: {0}")]
     Io(Arc<std::io::Error>),
+    /// The TLS handshake failed or the server's certificate was refused (feature `tls`,
+    /// `tls::connect`).
+    #[cfg(feature = "tls")]
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 impl Error {
@@ -75,6 +91,24 @@ impl Error {
             | Error::Handshake(_)
             | Error::Usage(_)
             | Error::Io(_) => None,
+            #[cfg(feature = "tls")]
+            Error::Tls(_) => None,
+        }
+    }
+
+    /// The HTTP status a server answered (or should answer) a failed opening handshake
+    /// with ([`HandshakeError::status`]: 400, 403, 426, or the HTTP parser's status); `None`
+    /// for every error after the handshake, which gets [`Error::close_code`] instead.
+    ///
+    /// ```
+    /// use pushwire_ws::{Error, HandshakeError};
+    /// assert_eq!(Error::from(HandshakeError::UnsupportedVersion).status(), Some(426));
+    /// assert_eq!(Error::InvalidUtf8.status(), None);
+    /// ```
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Handshake(h) => Some(h.status()),
+            _ => None,
         }
     }
 }
@@ -88,6 +122,8 @@ impl PartialEq for Error {
             (Error::Handshake(a), Error::Handshake(b)) => a == b,
             (Error::Usage(a), Error::Usage(b)) => a == b,
             (Error::Io(a), Error::Io(b)) => a.kind() == b.kind(),
+            #[cfg(feature = "tls")]
+            (Error::Tls(a), Error::Tls(b)) => a == b,
             (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
         }
     }
@@ -247,6 +283,11 @@ pub enum HandshakeError {
     /// The server accepted an extension we did not offer (RFC 6455 §4.1).
     #[error("server accepted an extension that was not offered")]
     Extension,
+    /// A `Sec-WebSocket-Extensions` field breaks the RFC 6455 §9.1 grammar
+    /// (`deflate::parse_extensions`). A client fails the connection on it (RFC 6455 §4.1); a
+    /// server declines every offer instead of answering 400 (RFC 7692 §5).
+    #[error("malformed sec-websocket-extensions header")]
+    MalformedExtensions,
     /// The connection ended before a complete response head arrived.
     #[error("connection closed during the handshake")]
     Eof,

@@ -37,8 +37,10 @@ pub fn accept_key(sec_websocket_key: &[u8]) -> String {
     BASE64.encode(h.finalize())
 }
 
-/// A request that may be upgraded.
+/// A request that may be upgraded. Built by [`accept`] (and `accept_with`); non-exhaustive
+/// because what a handshake agrees on grows with the extensions this crate speaks.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Accepted {
     /// The `101 Switching Protocols` head to send.
     pub response: ResponseHead,
@@ -329,8 +331,9 @@ impl ClientHandshake {
     }
 }
 
-/// A parsed `ws://` URL.
+/// A parsed `ws://` URL ([`parse_ws_url`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WsUrl {
     /// `host:port` to connect to (port 80 when the URL has none).
     pub addr: String,

@@ -185,18 +185,14 @@ pub struct Utf8Validator {
     partial_len: u8,
 }
 
-/// The input is not valid UTF-8.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InvalidUtf8;
-
 impl Utf8Validator {
     /// A validator at the start of a text.
     pub fn new() -> Utf8Validator {
         Utf8Validator::default()
     }
 
-    /// Validates the next piece.
-    pub fn feed(&mut self, mut input: &[u8]) -> Result<(), InvalidUtf8> {
+    /// Validates the next piece; [`Error::InvalidUtf8`] (close 1007) once the text is invalid.
+    pub fn feed(&mut self, mut input: &[u8]) -> Result<(), Error> {
         if self.partial_len > 0 {
             // Complete the code point left over from the previous piece.
             let have = usize::from(self.partial_len);
@@ -221,7 +217,7 @@ impl Utf8Validator {
                     self.partial_len = (have + take) as u8;
                     return Ok(());
                 }
-                Err(_) => return Err(InvalidUtf8),
+                Err(_) => return Err(Error::InvalidUtf8),
             }
         }
         match std::str::from_utf8(input) {
@@ -232,16 +228,20 @@ impl Utf8Validator {
                 self.partial_len = tail.len() as u8;
                 Ok(())
             }
-            Err(_) => Err(InvalidUtf8),
+            Err(_) => Err(Error::InvalidUtf8),
         }
     }
 
     /// Ends the text: fails if it stopped in the middle of a code point. Resets the
     /// validator for the next text.
-    pub fn finish(&mut self) -> Result<(), InvalidUtf8> {
+    pub fn finish(&mut self) -> Result<(), Error> {
         let complete = self.partial_len == 0;
         self.partial_len = 0;
-        if complete { Ok(()) } else { Err(InvalidUtf8) }
+        if complete {
+            Ok(())
+        } else {
+            Err(Error::InvalidUtf8)
+        }
     }
 }
 
@@ -367,9 +367,9 @@ impl MessageAssembler {
         let validated = std::mem::take(&mut self.validated);
         if kind == Kind::Text {
             let rest = frame.payload.get(validated..).unwrap_or_default();
-            self.utf8.feed(rest).map_err(|_| Error::InvalidUtf8)?;
+            self.utf8.feed(rest)?;
             if header.fin {
-                self.utf8.finish().map_err(|_| Error::InvalidUtf8)?;
+                self.utf8.finish()?;
             }
         }
         if header.fin && self.kind.is_none() {
@@ -466,10 +466,10 @@ mod tests {
         let mut v = Utf8Validator::new();
         assert!(v.feed("κόσμε".as_bytes()).is_ok());
         assert!(v.feed(b"\xf4").is_ok());
-        assert_eq!(v.feed(b"\x90"), Err(InvalidUtf8));
+        assert_eq!(v.feed(b"\x90"), Err(Error::InvalidUtf8));
         // A truncated point is only an error at the end.
         let mut v = Utf8Validator::new();
         assert!(v.feed(b"\xe2\x82").is_ok());
-        assert_eq!(v.finish(), Err(InvalidUtf8));
+        assert_eq!(v.finish(), Err(Error::InvalidUtf8));
     }
 }

@@ -222,25 +222,13 @@ impl AsyncWrite for MaybeTlsStream {
     }
 }
 
-/// Why [`connect`] failed: the TLS layer, or the WebSocket layer above it.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConnectError {
-    /// The TLS handshake failed or the certificate was refused.
-    #[error(transparent)]
-    Tls(#[from] TlsError),
-    /// The TCP connection, the URL or the WebSocket handshake failed.
-    #[error(transparent)]
-    Ws(#[from] Error),
-}
-
 /// Connects to a `ws://` or `wss://` URL (port 443 by default for `wss://`), verifying a
 /// `wss://` server with `tls`, and performs the WebSocket handshake.
 pub async fn connect(
     url: &str,
     tls: &TlsClient,
     cfg: Config,
-) -> Result<WebSocket<MaybeTlsStream>, ConnectError> {
+) -> Result<WebSocket<MaybeTlsStream>, Error> {
     cfg.validate()?;
     let (secure, parsed) = parse_url(url)?;
     let tcp = TcpStream::connect(&parsed.addr)

@@ -251,7 +251,7 @@ impl Inflater {
         // §7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload".
         self.inflate(&TRAILER, max)?;
         if self.text {
-            self.utf8.finish().map_err(|_| Error::InvalidUtf8)?;
+            self.utf8.finish()?;
         }
         let mut out = std::mem::take(&mut self.out);
         if out.capacity() - out.len() > out.len() / 4 {
@@ -300,7 +300,7 @@ impl Inflater {
             input = input.get(used..).unwrap_or_default();
             let fresh = self.out.get(out0..).unwrap_or_default();
             if self.text {
-                self.utf8.feed(fresh).map_err(|_| Error::InvalidUtf8)?;
+                self.utf8.feed(fresh)?;
             }
             if self.out.len() > max {
                 return Err(CapacityError::MessageTooBig.into());

@@ -10,18 +10,18 @@
 //! it is judged (RFC 6455 §9.1: "the value ... MUST conform to the ABNF ... after
 //! unquoting"), so `client_max_window_bits="10"` is `10`.
 
-/// One element of the list: an extension name and its parameters in order.
+use crate::error::HandshakeError;
+
+/// One element of the list: an extension name and its parameters in order. Built by
+/// [`parse_extensions`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Extension {
     /// The extension token, as sent (compare case-insensitively).
     pub name: String,
     /// `(name, value)` pairs; `None` for a parameter without `=`.
     pub params: Vec<(String, Option<String>)>,
 }
-
-/// The header violates the RFC 6455 §9.1 grammar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MalformedExtensions;
 
 /// Most elements looked at in one header list. The head limit already bounds the bytes;
 /// this bounds the work and memory of a list made of thousands of empty offers.
@@ -48,25 +48,25 @@ impl Cursor<'_> {
             self.i += 1;
         }
     }
-    fn token(&mut self) -> Result<String, MalformedExtensions> {
+    fn token(&mut self) -> Result<String, HandshakeError> {
         let start = self.i;
         while self.peek().is_some_and(is_tchar) {
             self.i += 1;
         }
         let t = self.s.get(start..self.i).unwrap_or_default();
         if t.is_empty() {
-            return Err(MalformedExtensions);
+            return Err(HandshakeError::MalformedExtensions);
         }
         // tchar is ASCII.
         Ok(String::from_utf8_lossy(t).into_owned())
     }
     /// RFC 9110 §5.6.4 quoted-string, unquoted; the opening `"` is at the cursor.
-    fn quoted(&mut self) -> Result<String, MalformedExtensions> {
+    fn quoted(&mut self) -> Result<String, HandshakeError> {
         self.i += 1;
         let mut out = Vec::new();
         loop {
             match self.peek() {
-                None => return Err(MalformedExtensions),
+                None => return Err(HandshakeError::MalformedExtensions),
                 Some(b'"') => {
                     self.i += 1;
                     return Ok(String::from_utf8_lossy(&out).into_owned());
@@ -75,7 +75,7 @@ impl Cursor<'_> {
                     self.i += 1;
                     match self.peek() {
                         Some(c) if c == b'\t' || (b' '..=b'~').contains(&c) => out.push(c),
-                        _ => return Err(MalformedExtensions),
+                        _ => return Err(HandshakeError::MalformedExtensions),
                     }
                     self.i += 1;
                 }
@@ -83,7 +83,7 @@ impl Cursor<'_> {
                     out.push(c);
                     self.i += 1;
                 }
-                Some(_) => return Err(MalformedExtensions),
+                Some(_) => return Err(HandshakeError::MalformedExtensions),
             }
         }
     }
@@ -104,7 +104,7 @@ impl Cursor<'_> {
 /// ```
 pub fn parse_extensions<'a>(
     values: impl IntoIterator<Item = &'a [u8]>,
-) -> Result<Vec<Extension>, MalformedExtensions> {
+) -> Result<Vec<Extension>, HandshakeError> {
     let mut list = Vec::new();
     for v in values {
         let mut c = Cursor { s: v, i: 0 };
@@ -119,7 +119,7 @@ pub fn parse_extensions<'a>(
                 Some(_) => {}
             }
             if list.len() == MAX_EXTENSIONS {
-                return Err(MalformedExtensions);
+                return Err(HandshakeError::MalformedExtensions);
             }
             let name = c.token()?;
             let mut params = Vec::new();
@@ -132,7 +132,7 @@ pub fn parse_extensions<'a>(
                         break;
                     }
                     Some(b';') => c.i += 1,
-                    Some(_) => return Err(MalformedExtensions),
+                    Some(_) => return Err(HandshakeError::MalformedExtensions),
                 }
                 c.skip_ows();
                 let pname = c.token()?;
@@ -149,7 +149,7 @@ pub fn parse_extensions<'a>(
                     None
                 };
                 if params.len() == MAX_PARAMS {
-                    return Err(MalformedExtensions);
+                    return Err(HandshakeError::MalformedExtensions);
                 }
                 params.push((pname, value));
             }
@@ -163,7 +163,7 @@ pub fn parse_extensions<'a>(
 mod tests {
     use super::*;
 
-    fn p(s: &str) -> Result<Vec<Extension>, MalformedExtensions> {
+    fn p(s: &str) -> Result<Vec<Extension>, HandshakeError> {
         parse_extensions([s.as_bytes()])
     }
 
@@ -221,11 +221,11 @@ mod tests {
             "a=1",
             "a;b=c=d",
         ] {
-            assert_eq!(p(bad), Err(MalformedExtensions), "{bad:?}");
+            assert_eq!(p(bad), Err(HandshakeError::MalformedExtensions), "{bad:?}");
         }
         let many = vec!["a"; MAX_EXTENSIONS + 1].join(",");
-        assert_eq!(p(&many), Err(MalformedExtensions));
+        assert_eq!(p(&many), Err(HandshakeError::MalformedExtensions));
         let params = format!("a{}", "; b".repeat(MAX_PARAMS + 1));
-        assert_eq!(p(&params), Err(MalformedExtensions));
+        assert_eq!(p(&params), Err(HandshakeError::MalformedExtensions));
     }
 }

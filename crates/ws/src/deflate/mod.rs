@@ -32,9 +32,7 @@ mod negotiate;
 
 pub use codec::compress_message;
 pub(crate) use codec::{Deflater, Inflater};
-pub use extensions::{
-    Extension, MAX_EXTENSIONS, MAX_PARAMS, MalformedExtensions, parse_extensions,
-};
+pub use extensions::{Extension, MAX_EXTENSIONS, MAX_PARAMS, parse_extensions};
 pub use negotiate::{NAME, client_offer, negotiate_server, verify_client};
 
 /// What this endpoint offers or accepts, and how it compresses. Part of

@@ -164,7 +164,7 @@ pub fn verify_client<'a>(
     values: impl IntoIterator<Item = &'a [u8]>,
     offered: Option<&DeflateConfig>,
 ) -> Result<Option<DeflateParams>, HandshakeError> {
-    let list = parse_extensions(values).map_err(|_| HandshakeError::Extension)?;
+    let list = parse_extensions(values)?;
     let Some(cfg) = offered else {
         return if list.is_empty() {
             Ok(None)
@@ -310,10 +310,14 @@ mod tests {
             "permessage-deflate; foo",
             "permessage-deflate, permessage-deflate",
             "x-other",
-            "permessage-deflate; client_max_window_bits=\"",
         ] {
             assert_eq!(client(&[bad]), Err(HandshakeError::Extension), "{bad}");
         }
+        // Not even the RFC 6455 §9.1 grammar: named as such.
+        assert_eq!(
+            client(&["permessage-deflate; client_max_window_bits=\""]),
+            Err(HandshakeError::MalformedExtensions)
+        );
         // Nothing offered: any extension fails (RFC 6455 §4.1).
         assert_eq!(
             verify_client([&b"permessage-deflate"[..]], None),

@@ -47,16 +47,16 @@ fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
     u32::from_le_bytes(key).rotate_right(shift).to_le_bytes()
 }
 
-/// The obvious byte loop, kept as the reference the fast version is tested against.
-pub fn apply_mask_bytewise(buf: &mut [u8], key: [u8; 4], offset: usize) {
-    for (i, b) in buf.iter_mut().enumerate() {
-        *b ^= key[(i + offset) % 4];
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The obvious byte loop, the reference the fast version is tested against.
+    fn apply_mask_bytewise(buf: &mut [u8], key: [u8; 4], offset: usize) {
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b ^= key[(i + offset) % 4];
+        }
+    }
 
     #[test]
     fn matches_bytewise_at_every_length_offset_and_alignment() {

@@ -5,7 +5,7 @@ mod mask;
 mod opcode;
 
 pub use header::{FrameHeader, MAX_HEADER_LEN, Rsv};
-pub use mask::{apply_mask, apply_mask_bytewise};
+pub use mask::apply_mask;
 pub use opcode::OpCode;
 
 use bytes::{Buf, Bytes, BytesMut};
