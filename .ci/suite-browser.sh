@@ -4,13 +4,17 @@
 #  2. an EventSource whose connection is cut reconnects with Last-Event-ID and gets what it
 #     missed (the cut is made by a TCP relay between browser and server, the browser sees the
 #     server's side of the connection vanish);
-#  3. a WebSocket opened from a page of a foreign origin is refused.
+#  3. a WebSocket opened from a page of a foreign origin is refused;
+#  4. permessage-deflate: Chromium's WebSocket negotiates it with the server on /echo and /ws
+#     (`ws.extensions`), a JSON message round-trips, and a TCP relay that records the server's
+#     bytes shows the message really went compressed (RSV1 on its frame, fewer bytes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 cargo build --release --bin pushwire
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 LOG=$(mktemp)
-target/release/pushwire --addr 127.0.0.1:0 >"$LOG" 2>&1 &
+"$TARGET/release/pushwire" --addr 127.0.0.1:0 >"$LOG" 2>&1 &
 PID=$!
 cleanup() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -f "$LOG"; }
 trap cleanup EXIT
@@ -144,6 +148,63 @@ function listen(server) {
     }), `ws://127.0.0.1:${PORT}/ws?topic=foreign`);
     check("WebSocket from the server's own origin is accepted", own === "open", own);
     foreign.close();
+
+    // 4. permessage-deflate with Chromium, through a relay that records what the server
+    // sends on each connection (the page is loaded through it too: same origin).
+    const fromServer = [];
+    const wsRelay = net.createServer(client => {
+      const upstream = net.connect(PORT, "127.0.0.1");
+      const chunks = [];
+      fromServer.push(chunks);
+      upstream.on("data", d => chunks.push(d));
+      client.pipe(upstream); upstream.pipe(client);
+      const drop = () => { client.destroy(); upstream.destroy(); };
+      client.on("error", drop); upstream.on("error", drop);
+    });
+    const wsRelayPort = await listen(wsRelay);
+    const dp = await browser.newPage();
+    await dp.goto(`http://127.0.0.1:${wsRelayPort}/healthz`);
+    const results = await dp.evaluate(async () => {
+      const json = JSON.stringify(Array.from({ length: 100 },
+        (_, i) => ({ seq: i, topic: "prices", value: (i * 31) % 977 })));
+      const run = path => new Promise(resolve => {
+        const ws = new WebSocket(`ws://${location.host}${path}`);
+        ws.onopen = () => ws.send(json);
+        ws.onmessage = e => { resolve({ ext: ws.extensions, same: e.data === json, len: json.length }); ws.close(); };
+        ws.onclose = e => resolve({ ext: ws.extensions, closed: e.code });
+        setTimeout(() => resolve({ timeout: true }), 10000);
+      });
+      return { echo: await run("/echo"), ws: await run("/ws?topic=deflate-browser") };
+    });
+    await dp.close();
+    await sleep(200);
+    wsRelay.close();
+    // The server's data frames on each upgraded connection: [rsv1, payload length].
+    const frames = fromServer.map(chunks => Buffer.concat(chunks)).filter(b => b.toString("latin1", 0, 12) === "HTTP/1.1 101")
+      .map(b => {
+        let i = b.indexOf("\r\n\r\n") + 4;
+        const out = [];
+        while (i + 2 <= b.length) {
+          const op = b[i] & 0x0f, rsv1 = (b[i] & 0x40) !== 0;
+          let len = b[i + 1] & 0x7f, h = 2;
+          if (len === 126) { len = b.readUInt16BE(i + 2); h = 4; }
+          else if (len === 127) { len = Number(b.readBigUInt64BE(i + 2)); h = 10; }
+          if (op === 1 || op === 2) out.push([rsv1, len]);
+          i += h + len;
+        }
+        return out;
+      });
+    for (const [name, r] of Object.entries(results)) {
+      check(`deflate: Chromium negotiates permessage-deflate on /${name}`,
+        typeof r.ext === "string" && r.ext.startsWith("permessage-deflate"), JSON.stringify(r));
+      check(`deflate: a JSON message round-trips compressed on /${name}`, r.same === true, JSON.stringify(r));
+    }
+    const len = results.echo.len;
+    console.log(`     Chromium's ws.extensions: "${results.echo.ext}"; server data frames [rsv1, bytes]: ` +
+      `${JSON.stringify(frames)} for a ${len}-byte message`);
+    check("deflate: the server's frames went compressed (RSV1, under half the bytes) on both connections",
+      frames.length === 2 && frames.every(f => f.length === 1 && f[0][0] && f[0][1] < len / 2),
+      JSON.stringify(frames));
   } finally {
     await browser.close();
   }
