@@ -20,6 +20,7 @@
 
 pub mod ab;
 pub mod bridges;
+pub mod broadcast;
 pub mod cluster;
 pub mod compare;
 pub mod deflate;
@@ -29,6 +30,7 @@ pub mod sse_parse;
 pub mod stats;
 pub mod techniques;
 pub mod tls;
+pub mod token;
 pub mod workloads;
 
 pub use probe::Probe;

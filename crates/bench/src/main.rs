@@ -48,6 +48,12 @@ Common: --addr HOST:PORT (a running server) and --pid PID (its process, for CPU 
   deflate-echo [--rounds 5] [--seconds 2] [--sizes 64,1024,16384] [--out FILE.md] [--no-build]
               compressed echo of JSON text vs Node ws with perMessageDeflate
               (bench/peers/node; npm install if node_modules is missing).
+  deflate-broadcast [--subscribers 1000] [--size 1024] [--messages 50] [--rounds 3]
+              one JSON message to many deflate subscribers, in process over 127.0.0.1:
+              compressed once (shared frame) vs per connection; server CPU per delivery,
+              wire bytes, idle RSS per connection.
+  token       [--iterations 100000] [--batches 7]
+              pushwire-server's token check (HS256 + claims + topic match) per request.
 ";
 
 fn main() -> ExitCode {
@@ -211,6 +217,8 @@ fn run(cmd: &str, opts: &HashMap<String, String>) -> Result<(), Error> {
         "cluster" => pushwire_bench::cluster::command(opts),
         "tls" => pushwire_bench::tls::command(opts),
         "deflate-echo" => pushwire_bench::deflate::command(opts),
+        "deflate-broadcast" => pushwire_bench::broadcast::command(opts),
+        "token" => pushwire_bench::token::command(opts),
         "ws-echo" | "http" | "sse-fanout" | "long-poll" | "idle" => single(cmd, opts),
         _ => Err(format!("unknown command {cmd:?}; try --help").into()),
     }
