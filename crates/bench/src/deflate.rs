@@ -29,7 +29,7 @@ use tokio::task::JoinSet;
 
 use crate::ab::{self, AbResult, Launch, Metric, Window};
 use crate::net::{self, ByteCounter, Counted, HttpReader};
-use crate::tls::{echo_reader, echo_writer};
+use crate::workloads::{echo_reader, echo_writer};
 use crate::{Error, Measurement, Percentiles, Probe};
 
 /// A JSON-like text of exactly `n` bytes: an array-ish run of small objects with repeating

@@ -19,21 +19,21 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use pushwire_ws::frame::{FrameDecoder, OpCode, Role};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::ab::{self, AbResult, Launch, Metric, Window};
 use crate::net::{self, HttpReader};
+use crate::workloads::{echo_reader, echo_writer};
 use crate::{Error, Measurement, Percentiles, Probe};
 
 /// The committed test certificate and key (`certs/localhost.pem`, `certs/localhost-key.pem`
@@ -244,83 +244,6 @@ pub async fn wss_echo(
         errors,
         ..Measurement::default()
     })
-}
-
-/// Writes up to the available credits of pre-masked frames, stamping each send.
-pub(crate) async fn echo_writer<W: AsyncWrite + Unpin>(
-    mut wr: W,
-    credits: Arc<Semaphore>,
-    sent: Arc<Mutex<VecDeque<Instant>>>,
-    frame_len: usize,
-    batch: Bytes,
-) -> Result<(), Error> {
-    let per_write = batch.len() / frame_len;
-    loop {
-        credits.acquire().await?.forget();
-        let mut n = 1;
-        let extra = credits.available_permits();
-        if extra > 0
-            && let Ok(p) = credits.try_acquire_many(extra as u32)
-        {
-            p.forget();
-            n += extra;
-        }
-        {
-            // Stamped before the write, so the reader always finds the stamp.
-            let now = Instant::now();
-            let mut q = sent.lock().map_err(|_| "poisoned")?;
-            q.extend(std::iter::repeat_n(now, n));
-        }
-        while n > 0 {
-            let k = n.min(per_write);
-            wr.write_all(&batch[..k * frame_len]).await?;
-            n -= k;
-        }
-        wr.flush().await?;
-    }
-}
-
-/// Reads echoed frames (RSV1 allowed: compressed echoes count as messages too), returns a
-/// credit per whole message and the send → echo latencies seen while measuring.
-pub(crate) async fn echo_reader<R: AsyncRead + Unpin>(
-    mut rd: R,
-    mut buf: BytesMut,
-    credits: Arc<Semaphore>,
-    sent: Arc<Mutex<VecDeque<Instant>>>,
-    measuring: Arc<AtomicBool>,
-    mut stop: watch::Receiver<bool>,
-) -> Result<Vec<u64>, Error> {
-    let cfg = pushwire_ws::Config::default().with_max_frame(64 << 20);
-    let mut dec = FrameDecoder::new(Role::Client, &cfg);
-    dec.set_allowed_rsv(pushwire_ws::frame::Rsv::RSV1);
-    let mut lat = Vec::new();
-    let mut now = Instant::now();
-    loop {
-        let on = measuring.load(Ordering::Relaxed);
-        while let Some(f) = dec.decode(&mut buf)? {
-            match f.header.opcode {
-                OpCode::Close => return Ok(lat),
-                OpCode::Ping | OpCode::Pong => continue,
-                _ if !f.header.fin => continue,
-                _ => {}
-            }
-            let t = sent.lock().map_err(|_| "poisoned")?.pop_front();
-            if on && let Some(t) = t {
-                lat.push(now.saturating_duration_since(t).as_nanos() as u64);
-            }
-            credits.add_permits(1);
-        }
-        let want = dec.remaining(&buf).max(64 * 1024);
-        tokio::select! {
-            r = net::read_some(&mut rd, &mut buf, want) => {
-                if r? == 0 {
-                    return Ok(lat);
-                }
-                now = Instant::now();
-            }
-            _ = stop.changed() => return Ok(lat),
-        }
-    }
 }
 
 // ------------------------------------------------------------------------- new connections

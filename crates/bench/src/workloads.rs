@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use pushwire_http::BodyChunk;
 use pushwire_sse::{EventParser, ItemRef};
 use pushwire_ws::frame::{FrameDecoder, OpCode, Role};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -161,14 +161,14 @@ pub async fn ws_echo(addr: SocketAddr, o: &WsEcho, probe: &Probe) -> Result<Meas
         let (rd, wr) = s.into_split();
         let credits = Arc::new(Semaphore::new(o.in_flight));
         let sent = Arc::new(Mutex::new(VecDeque::with_capacity(o.in_flight)));
-        writers.spawn(ws_writer(
+        writers.spawn(echo_writer(
             wr,
             credits.clone(),
             sent.clone(),
             frame.len(),
             batch.clone(),
         ));
-        readers.spawn(ws_reader(
+        readers.spawn(echo_reader(
             rd,
             left,
             credits,
@@ -207,8 +207,9 @@ pub async fn ws_echo(addr: SocketAddr, o: &WsEcho, probe: &Probe) -> Result<Meas
     })
 }
 
-async fn ws_writer(
-    mut wr: tokio::net::tcp::OwnedWriteHalf,
+/// Writes up to the available credits of pre-masked frames, stamping each send.
+pub(crate) async fn echo_writer<W: AsyncWrite + Unpin>(
+    mut wr: W,
     credits: Arc<Semaphore>,
     sent: Arc<Mutex<VecDeque<Instant>>>,
     frame_len: usize,
@@ -236,19 +237,23 @@ async fn ws_writer(
             wr.write_all(&batch[..k * frame_len]).await?;
             n -= k;
         }
+        wr.flush().await?;
     }
 }
 
-async fn ws_reader(
-    mut rd: tokio::net::tcp::OwnedReadHalf,
+/// Reads echoed frames (RSV1 allowed: compressed echoes count as messages too), returns a
+/// credit per whole message and the send → echo latencies seen while measuring.
+pub(crate) async fn echo_reader<R: AsyncRead + Unpin>(
+    mut rd: R,
     mut buf: BytesMut,
     credits: Arc<Semaphore>,
     sent: Arc<Mutex<VecDeque<Instant>>>,
     measuring: Arc<AtomicBool>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<Vec<u64>, Error> {
-    let cfg = pushwire_ws::Config::default();
+    let cfg = pushwire_ws::Config::default().with_max_frame(64 << 20);
     let mut dec = FrameDecoder::new(Role::Client, &cfg);
+    dec.set_allowed_rsv(pushwire_ws::frame::Rsv::RSV1);
     let mut lat = Vec::new();
     let mut now = Instant::now();
     loop {
