@@ -17,15 +17,14 @@
 //! fastwebsockets (median, min–max).
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use crate::ab::{Launch, Proc};
 use crate::stats::median;
 use crate::workloads::{self, WsEcho};
-use crate::{Error, Measurement, Probe};
+use crate::{Error, Measurement};
 
 /// The upgrade + echo code a `bridge` server runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,57 +86,11 @@ pub fn build(target: &Path) -> Result<PathBuf, Error> {
     Ok(target.join("release/bridge"))
 }
 
-/// A running `bridge` server, killed on drop.
-#[derive(Debug)]
-pub struct Server {
-    child: Child,
-    /// Where it listens.
-    pub addr: SocketAddr,
-    /// Its CPU time and memory.
-    pub probe: Probe,
-}
-
-impl Server {
-    /// Starts `bin kind --addr 127.0.0.1:0`, pinned to `cpu` if given, with the open-file
-    /// limit at the hard limit, and waits for its `listening on http://ADDR` line.
-    pub fn start(bin: &Path, kind: BridgeKind, cpu: Option<usize>) -> Result<Server, Error> {
-        let hard = crate::probe::nofile()
-            .map(|(_, h)| h.min(1 << 20))
-            .unwrap_or(4096);
-        let mut cmd = Command::new("prlimit");
-        cmd.arg(format!("--nofile={hard}:{hard}"));
-        if let Some(cpu) = cpu {
-            cmd.args(["taskset", "-c", &cpu.to_string()]);
-        }
-        let mut child = cmd
-            .arg(bin)
-            .args([kind.name(), "--addr", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .and_then(|a| a.parse().ok());
-        let Some(addr) = addr else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("bridge {} did not start: {line:?}", kind.name()).into());
-        };
-        let probe = Probe::pid(child.id());
-        Ok(Server { child, addr, probe })
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `bin kind --addr 127.0.0.1:0` (see [`crate::ab::Proc::start`]: pinned to `cpu` if
+/// given, open-file limit raised, waits for its `listening on` line); killed on drop.
+pub fn start(bin: &Path, kind: BridgeKind, cpu: Option<usize>) -> Result<Proc, Error> {
+    let launch = Launch::new(kind.name(), bin, &[kind.name(), "--addr", "127.0.0.1:0"]);
+    Proc::start(&launch, cpu)
 }
 
 /// Options of the run.
@@ -214,7 +167,7 @@ pub async fn run(bin: &Path, o: &Bridges) -> Result<Vec<SizeResult>, Error> {
                 // every server alike, while other suites ran) is run once more; the retry
                 // is printed and counted.
                 for attempt in 0..2 {
-                    let server = Server::start(bin, *kind, o.pin.then_some(0))?;
+                    let server = start(bin, *kind, o.pin.then_some(0))?;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     m = tokio::time::timeout(
                         Duration::from_secs(90),
@@ -416,7 +369,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_binary_is_an_error_not_a_hang() {
-        let e = Server::start(Path::new("/nonexistent/bridge"), BridgeKind::Pushwire, None);
+        let e = start(Path::new("/nonexistent/bridge"), BridgeKind::Pushwire, None);
         assert!(e.is_err());
     }
 }
