@@ -8,12 +8,12 @@
 //! round's ratio compares runs made seconds apart).
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::ab::Launch;
 use crate::stats::median;
 use crate::workloads::{self, HttpGet, Idle, IdleKind, LongPoll, SseFanout, WsEcho};
 use crate::{Error, Measurement, Probe};
@@ -161,67 +161,25 @@ pub fn pin_self(cpu: usize) -> bool {
 }
 
 /// A running server process, killed on drop.
-#[derive(Debug)]
-pub struct Running {
-    child: Child,
-    /// Where it listens.
-    pub addr: SocketAddr,
-    /// Its CPU time and memory.
-    pub probe: Probe,
-}
+pub use crate::ab::Proc as Running;
 
-impl Running {
-    /// Starts `kind` on 127.0.0.1 (any port), pinned to `cpu` if given, with the open-file
-    /// limit at the hard limit, and waits for its `listening on http://ADDR` line.
-    pub fn start(bins: &Binaries, kind: ServerKind, cpu: Option<usize>) -> Result<Running, Error> {
-        let hard = crate::probe::nofile()
-            .map(|(_, h)| h.min(1 << 20))
-            .unwrap_or(4096);
-        let mut cmd = Command::new("prlimit");
-        cmd.arg(format!("--nofile={hard}:{hard}"));
-        if let Some(cpu) = cpu {
-            cmd.args(["taskset", "-c", &cpu.to_string()]);
-        }
-        match kind {
-            ServerKind::Pushwire => {
-                cmd.arg(&bins.pushwire).args([
-                    "--addr",
-                    "127.0.0.1:0",
-                    "--max-connections",
-                    "19000",
-                ]);
-            }
-            other => {
-                cmd.arg(&bins.peer)
-                    .args([other.peer_arg(), "--addr", "127.0.0.1:0"]);
-            }
-        }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .and_then(|a| a.parse().ok());
-        let Some(addr) = addr else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("{} did not start: {line:?}", kind.name()).into());
+impl ServerKind {
+    /// Starts this server on 127.0.0.1 (any port) with [`Running::start`]: pinned to `cpu` if
+    /// given, the open-file limit at the hard limit, waiting for its `listening on` line.
+    pub fn start(self, bins: &Binaries, cpu: Option<usize>) -> Result<Running, Error> {
+        let launch = match self {
+            ServerKind::Pushwire => Launch::new(
+                self.name(),
+                &bins.pushwire,
+                &["--addr", "127.0.0.1:0", "--max-connections", "19000"],
+            ),
+            other => Launch::new(
+                other.name(),
+                &bins.peer,
+                &[other.peer_arg(), "--addr", "127.0.0.1:0"],
+            ),
         };
-        let probe = Probe::pid(child.id());
-        Ok(Running { child, addr, probe })
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Running::start(&launch, cpu)
     }
 }
 
@@ -468,7 +426,7 @@ pub async fn run_case(bins: &Binaries, case: &Case, rounds: usize) -> Result<Cas
     for round in 0..rounds {
         let order = std::iter::once(ServerKind::Pushwire).chain(case.peers.iter().copied());
         for kind in order {
-            let server = Running::start(bins, kind, Some(0))?;
+            let server = kind.start(bins, Some(0))?;
             tokio::time::sleep(Duration::from_millis(100)).await;
             let m = tokio::time::timeout(
                 Duration::from_secs(90),

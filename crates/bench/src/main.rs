@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use pushwire_bench::compare::{self, Running, ServerKind};
+use pushwire_bench::compare::{self, ServerKind};
 use pushwire_bench::workloads::{self, HttpGet, Idle, IdleKind, LongPoll, SseFanout, WsEcho};
 use pushwire_bench::{Error, Measurement, Probe, techniques};
 
@@ -250,7 +250,7 @@ fn single(cmd: &str, opts: &HashMap<String, String>) -> Result<(), Error> {
             let kind = ServerKind::parse(&kind).ok_or("unknown --server")?;
             let bins = compare::locate();
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let r = Running::start(&bins, kind, (cores >= 2).then_some(0))?;
+            let r = kind.start(&bins, (cores >= 2).then_some(0))?;
             let v = (r.addr, r.probe.clone());
             server = Some(r);
             v

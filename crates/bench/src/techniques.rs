@@ -22,7 +22,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::compare::{Binaries, Running, ServerKind};
+use crate::compare::{Binaries, ServerKind};
 use crate::net::{self, ByteCounter, Counted, HttpReader};
 use crate::workloads::fresh_topic;
 use crate::{Error, Percentiles};
@@ -140,7 +140,7 @@ pub async fn run_all(bins: &Binaries, o: &Techniques) -> Result<Vec<Row>, Error>
     let mut rows = Vec::new();
     for t in Technique::ALL {
         eprintln!("{} × {} for {} s ...", t.name(), o.clients, o.seconds);
-        let server = Running::start(bins, ServerKind::Pushwire, Some(0))?;
+        let server = ServerKind::Pushwire.start(bins, Some(0))?;
         tokio::time::sleep(Duration::from_millis(100)).await;
         let row = run_one(server.addr, &server.probe, t, o).await?;
         eprintln!(
