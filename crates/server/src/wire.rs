@@ -277,7 +277,7 @@ pub fn reason(status: u16) -> &'static str {
 const FALLBACK_500: &[u8] = b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n";
 
 /// Writes a status line and headers (and the blank line) into `dst`. A field that could
-/// inject anything (see [`put_field`]) turns the whole head into a bodiless 500.
+/// inject anything (see `put_field`) turns the whole head into a bodiless 500.
 pub fn encode_head(status: u16, headers: &[(&str, &str)], dst: &mut BytesMut) {
     let start = dst.len();
     put_status_line(status, dst);
