@@ -12,11 +12,10 @@
 //! without inflating them, so the load generator's core is not the bottleneck. The server
 //! inflates every message and compresses every echo.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -24,12 +23,11 @@ use pushwire_ws::frame::{FrameHeader, OpCode, Rsv, apply_mask};
 use pushwire_ws::handshake::ClientHandshake;
 use pushwire_ws::{Config, Message, Protocol};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::ab::{self, AbResult, Launch, Metric, Window};
 use crate::net::{self, ByteCounter, Counted, HttpReader};
-use crate::workloads::{echo_reader, echo_writer};
+use crate::workloads::EchoTasks;
 use crate::{Error, Measurement, Percentiles, Probe};
 
 /// A JSON-like text of exactly `n` bytes: an array-ish run of small objects with repeating
@@ -195,38 +193,20 @@ pub async fn deflate_echo(
     }
     let echo_compressed = conns.iter().all(|c| c.2);
     let win = Window::new();
-    let mut writers = JoinSet::new();
-    let mut readers = JoinSet::new();
-    for (s, left, _) in conns {
+    let halves = conns.into_iter().map(|(s, left, _)| {
         let (rd, wr) = tokio::io::split(s);
-        let credits = Arc::new(Semaphore::new(o.in_flight));
-        let sent = Arc::new(Mutex::new(VecDeque::with_capacity(o.in_flight)));
-        writers.spawn(echo_writer(
-            wr,
-            credits.clone(),
-            sent.clone(),
-            frame.len(),
-            batch.clone(),
-        ));
-        readers.spawn(echo_reader(
-            rd,
-            left,
-            credits,
-            sent,
-            win.measuring.clone(),
-            win.stop.subscribe(),
-        ));
-    }
+        (rd, wr, left)
+    });
+    let tasks = EchoTasks::spawn(
+        halves,
+        o.in_flight,
+        frame.len(),
+        &batch,
+        &win.measuring,
+        &win.stop,
+    );
     let w = win.run(o.warmup, o.duration, probe, Some(&counter)).await;
-    writers.abort_all();
-    let mut lat = Vec::new();
-    let mut errors = 0;
-    while let Some(r) = readers.join_next().await {
-        match r {
-            Ok(Ok(v)) => lat.extend(v),
-            _ => errors += 1,
-        }
-    }
+    let (mut lat, errors) = tasks.finish().await;
     let ops = lat.len() as u64;
     let plain = FrameHeader::new(OpCode::Text, o.size as u64);
     let mut masked = plain;

@@ -16,24 +16,22 @@
 //! of each handshake costs less than the server's half (the servers' work is the same
 //! either way).
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::ab::{self, AbResult, Launch, Metric, Window};
 use crate::net::{self, HttpReader};
-use crate::workloads::{echo_reader, echo_writer};
+use crate::workloads::EchoTasks;
 use crate::{Error, Measurement, Percentiles, Probe};
 
 /// The committed test certificate and key (`certs/localhost.pem`, `certs/localhost-key.pem`
@@ -200,38 +198,20 @@ pub async fn wss_echo(
         }
     }
     let win = Window::new();
-    let mut writers = JoinSet::new();
-    let mut readers = JoinSet::new();
-    for (s, left) in conns {
+    let halves = conns.into_iter().map(|(s, left)| {
         let (rd, wr) = tokio::io::split(s);
-        let credits = Arc::new(Semaphore::new(o.in_flight));
-        let sent = Arc::new(Mutex::new(VecDeque::with_capacity(o.in_flight)));
-        writers.spawn(echo_writer(
-            wr,
-            credits.clone(),
-            sent.clone(),
-            frame.len(),
-            batch.clone(),
-        ));
-        readers.spawn(echo_reader(
-            rd,
-            left,
-            credits,
-            sent,
-            win.measuring.clone(),
-            win.stop.subscribe(),
-        ));
-    }
+        (rd, wr, left)
+    });
+    let tasks = EchoTasks::spawn(
+        halves,
+        o.in_flight,
+        frame.len(),
+        &batch,
+        &win.measuring,
+        &win.stop,
+    );
     let w = win.run(o.warmup, o.duration, probe, None).await;
-    writers.abort_all();
-    let mut lat = Vec::new();
-    let mut errors = 0;
-    while let Some(r) = readers.join_next().await {
-        match r {
-            Ok(Ok(v)) => lat.extend(v),
-            _ => errors += 1,
-        }
-    }
+    let (mut lat, errors) = tasks.finish().await;
     Ok(Measurement {
         name: format!("wss-echo c={} d={} s={}", o.conns, o.in_flight, o.size),
         unit: "msgs",

@@ -155,38 +155,20 @@ pub async fn ws_echo(addr: SocketAddr, o: &WsEcho, probe: &Probe) -> Result<Meas
     })
     .await?;
     let win = Window::new();
-    let mut writers = JoinSet::new();
-    let mut readers = JoinSet::new();
-    for (s, left) in conns {
+    let halves = conns.into_iter().map(|(s, left)| {
         let (rd, wr) = s.into_split();
-        let credits = Arc::new(Semaphore::new(o.in_flight));
-        let sent = Arc::new(Mutex::new(VecDeque::with_capacity(o.in_flight)));
-        writers.spawn(echo_writer(
-            wr,
-            credits.clone(),
-            sent.clone(),
-            frame.len(),
-            batch.clone(),
-        ));
-        readers.spawn(echo_reader(
-            rd,
-            left,
-            credits,
-            sent,
-            win.measuring.clone(),
-            win.stop.subscribe(),
-        ));
-    }
+        (rd, wr, left)
+    });
+    let tasks = EchoTasks::spawn(
+        halves,
+        o.in_flight,
+        frame.len(),
+        &batch,
+        &win.measuring,
+        &win.stop,
+    );
     let w = win.run(o.warmup, o.duration, probe).await;
-    writers.abort_all();
-    let mut lat = Vec::new();
-    let mut errors = 0;
-    while let Some(r) = readers.join_next().await {
-        match r {
-            Ok(Ok(v)) => lat.extend(v),
-            _ => errors += 1,
-        }
-    }
+    let (mut lat, errors) = tasks.finish().await;
     Ok(Measurement {
         name: format!(
             "ws-echo c={} d={} s={} {}",
@@ -205,6 +187,68 @@ pub async fn ws_echo(addr: SocketAddr, o: &WsEcho, probe: &Probe) -> Result<Meas
         errors,
         ..Measurement::default()
     })
+}
+
+/// The echo connections of a workload once their handshakes are done: a writer and a reader
+/// task per connection, sharing `in_flight` credits (ws-echo, tls, deflate-echo).
+pub(crate) struct EchoTasks {
+    writers: JoinSet<Result<(), Error>>,
+    readers: JoinSet<Result<Vec<u64>, Error>>,
+}
+
+impl EchoTasks {
+    /// Spawns the writer (`batch`: `frame_len`-byte pre-masked frames) and the reader (`left`:
+    /// bytes read after the handshake) of every connection.
+    pub(crate) fn spawn<R, W>(
+        conns: impl IntoIterator<Item = (R, W, BytesMut)>,
+        in_flight: usize,
+        frame_len: usize,
+        batch: &Bytes,
+        measuring: &Arc<AtomicBool>,
+        stop: &watch::Sender<bool>,
+    ) -> EchoTasks
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let mut writers = JoinSet::new();
+        let mut readers = JoinSet::new();
+        for (rd, wr, left) in conns {
+            let credits = Arc::new(Semaphore::new(in_flight));
+            let sent = Arc::new(Mutex::new(VecDeque::with_capacity(in_flight)));
+            writers.spawn(echo_writer(
+                wr,
+                credits.clone(),
+                sent.clone(),
+                frame_len,
+                batch.clone(),
+            ));
+            readers.spawn(echo_reader(
+                rd,
+                left,
+                credits,
+                sent,
+                measuring.clone(),
+                stop.subscribe(),
+            ));
+        }
+        EchoTasks { writers, readers }
+    }
+
+    /// Stops the writers and collects the readers: every latency seen while measuring (ns)
+    /// and how many connections failed.
+    pub(crate) async fn finish(mut self) -> (Vec<u64>, u64) {
+        self.writers.abort_all();
+        let mut lat = Vec::new();
+        let mut errors = 0;
+        while let Some(r) = self.readers.join_next().await {
+            match r {
+                Ok(Ok(v)) => lat.extend(v),
+                _ => errors += 1,
+            }
+        }
+        (lat, errors)
+    }
 }
 
 /// Writes up to the available credits of pre-masked frames, stamping each send.
