@@ -2,8 +2,8 @@
 # Autobahn|Testsuite against pushwire-ws in both roles, sections 1-13 (12-13: permessage-deflate,
 # feature `deflate`): `fuzzingclient` against pushwire-ws's echo server and against the
 # `pushwire` binary's `/echo` (the server's own connection pump), `fuzzingserver` against our
-# client (all 216 deflate cases there, in two parallel shards; a 72-case subset of 12-13 in the
-# server roles, see below). Prints the case counts and per-section results, and exits non-zero
+# client. All 216 deflate cases (12-13) run against the binary's `/echo` and against our client,
+# each in two parallel shards; the example echo server runs a 72-case subset, see below. Prints the case counts and per-section results, and exits non-zero
 # on any FAILED case or any close behaviour other than OK/INFORMATIONAL. Needs
 # .ci/install-autobahn.sh to have run.
 set -euo pipefail
@@ -34,23 +34,27 @@ trap cleanup EXIT
 # cases each, 1000 messages apiece up to 128 KiB: all 216 of them take wstest (Python 2 zlib)
 # most of the time. The subset runs every group's sizes 16 B to 4 KiB unfragmented (1-5) and
 # 8 KiB in 256-byte fragments (11): every negotiation and the fragmented inflate path, 72
-# cases. By default the client role (fuzzingserver against our client) runs all 216 and the
-# two server roles run the subset (the full server role passed locally, see the crate README;
-# all three in full would cost CI about 20 more minutes). AUTOBAHN_FULL=1 runs all 216 in
-# every role; AUTOBAHN_QUICK=1 runs the subset in every role.
+# cases. By default the client role (fuzzingserver against our client) and the binary's
+# `/echo` (the server issue 11 names) run all 216, and pushwire-ws's example echo server, which
+# runs the same pushwire-ws code as `/echo` minus the server's pump, runs the subset.
+# AUTOBAHN_FULL=1 runs all 216 in every role; AUTOBAHN_QUICK=1 runs the subset in every role.
 FULL_DEFLATE=$(for g in 12.1 12.2 12.3 12.4 12.5 13.1 13.2 13.3 13.4 13.5 13.6 13.7; do
   printf '"%s.*", ' "$g"; done | sed 's/, $//')
 SUBSET_DEFLATE=$(for g in 12.1 12.2 12.3 12.4 12.5 13.1 13.2 13.3 13.4 13.5 13.6 13.7; do
   for y in 1 2 3 4 5 11; do printf '"%s.%s", ' "$g" "$y"; done; done | sed 's/, $//')
 SERVER_DEFLATE=$SUBSET_DEFLATE; SERVER_N=72
+BINARY_DEFLATE=$FULL_DEFLATE; BINARY_N=216
 CLIENT_DEFLATE=$FULL_DEFLATE; CLIENT_N=216
 if [ -n "${AUTOBAHN_FULL:-}" ]; then SERVER_DEFLATE=$FULL_DEFLATE; SERVER_N=216; fi
-if [ -n "${AUTOBAHN_QUICK:-}" ]; then CLIENT_DEFLATE=$SUBSET_DEFLATE; CLIENT_N=72; fi
+if [ -n "${AUTOBAHN_QUICK:-}" ]; then
+  CLIENT_DEFLATE=$SUBSET_DEFLATE; CLIENT_N=72; BINARY_DEFLATE=$SUBSET_DEFLATE; BINARY_N=72
+fi
 BASE_CASES='"1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "8.*", "9.*", "10.*"'
 SERVER_CASES="[$BASE_CASES, $SERVER_DEFLATE]"
+BINARY_CASES="[$BASE_CASES, $BINARY_DEFLATE]"
 CLIENT_CASES="[$BASE_CASES, $CLIENT_DEFLATE]"
 EXCLUDE='[]'
-echo "autobahn: sections 1-10 in every role; of the 216 deflate cases (12-13): $SERVER_N per server role (echo_server, pushwire /echo), $CLIENT_N in the client role"
+echo "autobahn: sections 1-10 in every role; of the 216 deflate cases (12-13): $SERVER_N against echo_server, $BINARY_N against pushwire /echo, $CLIENT_N in the client role"
 
 free_port() {
   "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -99,25 +103,44 @@ print("autobahn-%s: %d passed, 0 failed" % (role, total))
 PYEOF
 }
 
+shard_cases() { # shard_cases a|b CASES: shard a (1-10 and 12) or b (13) of a JSON case list
+  local sel
+  if [ "$1" = a ]; then sel="12.1 12.2 12.3 12.4 12.5"; else sel="13.1 13.2 13.3 13.4 13.5 13.6 13.7"; fi
+  "$PY" - "$1" "$2" "$sel" <<'PYEOF'
+import json, sys
+shard, cases, groups = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3].split()
+def group(c):
+    parts = c.split(".")
+    return ".".join(parts[:2]) if parts[0] in ("12", "13") else None
+out = [c for c in cases if (group(c) in groups if group(c) else shard == "a")]
+print(json.dumps(out))
+PYEOF
+}
+
 status=0
 
 # --- our servers, Autobahn's client ------------------------------------------------------
-fuzz_server() { # fuzz_server NAME URL: wstest fuzzingclient against URL, checked
-  local name=$1 url=$2 t0
+fuzzingclient() { # fuzzingclient NAME AGENT URL CASES: one wstest fuzzingclient run, timed
+  local name=$1 agent=$2 url=$3 cases=$4 t0 rc=0
   cat > "$WORK/client-$name.json" <<JSON
 {
   "outdir": "$WORK/reports/$name",
-  "servers": [{"agent": "pushwire-$name", "url": "$url"}],
-  "cases": $SERVER_CASES,
+  "servers": [{"agent": "$agent", "url": "$url"}],
+  "cases": $cases,
   "exclude-cases": $EXCLUDE,
   "exclude-agent-cases": {}
 }
 JSON
   t0=$(date +%s)
-  (cd "$WORK" && timeout 900 "$WSTEST" -m fuzzingclient -s "$WORK/client-$name.json" > "$WORK/fuzzingclient-$name.log" 2>&1) \
-    || { echo "wstest fuzzingclient ($name) failed"; tail -20 "$WORK/fuzzingclient-$name.log"; status=1; }
+  (cd "$WORK" && timeout 1200 "$WSTEST" -m fuzzingclient -s "$WORK/client-$name.json" > "$WORK/fuzzingclient-$name.log" 2>&1) \
+    || { echo "wstest fuzzingclient ($name) failed"; tail -20 "$WORK/fuzzingclient-$name.log"; rc=1; }
   echo "autobahn $name: $(( $(date +%s) - t0 )) s"
-  check "$name" "$WORK/reports/$name/index.json" || status=1
+  return $rc
+}
+
+fuzz_server() { # fuzz_server NAME URL: wstest fuzzingclient against URL with SERVER_CASES, checked
+  fuzzingclient "$1" "pushwire-$1" "$2" "$SERVER_CASES" || status=1
+  check "$1" "$WORK/reports/$1/index.json" || status=1
 }
 
 start_and_wait() { # start_and_wait OUT BIN ARGS...: runs BIN, echoes its "listening on" URL
@@ -138,7 +161,17 @@ fuzz_server server "$ECHO_URL"
 # The binary prints `listening on http://HOST:PORT`; its /echo has pushwire-ws's default limits.
 HTTP_URL=$(start_and_wait "$WORK/pushwire.out" "$SERVER_BIN" --addr 127.0.0.1:0)
 [ -n "$HTTP_URL" ] || { echo "pushwire did not start" >&2; cat "$WORK/pushwire.out.err" >&2; exit 1; }
-fuzz_server binary-echo "ws://${HTTP_URL#http://}/echo"
+# Two shards in parallel against the one server, as in the client role below: sections 1-10
+# and 12, then 13 (wstest is single-threaded).
+BIN_URL="ws://${HTTP_URL#http://}/echo"
+T0=$(date +%s)
+fuzzingclient binary-echo-a pushwire-binary-echo "$BIN_URL" "$(shard_cases a "$BINARY_CASES")" & BIN_A=$!
+fuzzingclient binary-echo-b pushwire-binary-echo "$BIN_URL" "$(shard_cases b "$BINARY_CASES")" & BIN_B=$!
+PIDS+=("$BIN_A" "$BIN_B")
+wait "$BIN_A" || status=1
+wait "$BIN_B" || status=1
+echo "autobahn binary-echo: $(( $(date +%s) - T0 )) s"
+check binary-echo "$WORK/reports/binary-echo-a/index.json" "$WORK/reports/binary-echo-b/index.json" || status=1
 
 # --- our client, Autobahn's server -------------------------------------------------------
 # The client role runs as two shards in parallel, each its own fuzzingserver and client
@@ -147,19 +180,6 @@ fuzz_server binary-echo "ws://${HTTP_URL#http://}/echo"
 # Shard a: sections 1-10 and 12; shard b: 13 (measured at load ~7 with everything else on the
 # machine: 570 and 470 s).
 # `--webport 0`: no embedded web server (it would take port 8080 twice).
-shard_cases() { # shard_cases a|b: the JSON case list of one shard
-  local sel
-  if [ "$1" = a ]; then sel="12.1 12.2 12.3 12.4 12.5"; else sel="13.1 13.2 13.3 13.4 13.5 13.6 13.7"; fi
-  "$PY" - "$1" "$CLIENT_CASES" "$sel" <<'PYEOF'
-import json, sys
-shard, cases, groups = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3].split()
-def group(c):
-    parts = c.split(".")
-    return ".".join(parts[:2]) if parts[0] in ("12", "13") else None
-out = [c for c in cases if (group(c) in groups if group(c) else shard == "a")]
-print(json.dumps(out))
-PYEOF
-}
 
 client_shard() { # client_shard a|b: fuzzingserver + our client driver, timed
   local shard=$1 port t0 rc=0
@@ -168,7 +188,7 @@ client_shard() { # client_shard a|b: fuzzingserver + our client driver, timed
 {
   "url": "ws://127.0.0.1:$port",
   "outdir": "$WORK/reports/client-$shard",
-  "cases": $(shard_cases "$shard"),
+  "cases": $(shard_cases "$shard" "$CLIENT_CASES"),
   "exclude-cases": $EXCLUDE,
   "exclude-agent-cases": {}
 }
