@@ -108,7 +108,20 @@ where
             }
             match this.inner.as_mut().poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => this.parser.feed(chunk.as_ref()),
+                Poll::Ready(Some(Ok(chunk))) => {
+                    // Parsed where it lies; only what follows the first item (if any) is
+                    // copied into the parser, since the chunk cannot be kept.
+                    let mut rest = chunk.as_ref();
+                    let item = this.parser.next_item_from(&mut rest);
+                    if !rest.is_empty() {
+                        this.parser.feed(rest);
+                    }
+                    match item {
+                        Ok(Some(item)) => return Poll::Ready(Some(Ok(item))),
+                        Ok(None) => {}
+                        Err(e) => return Poll::Ready(Some(Err(e))),
+                    }
+                }
                 Poll::Ready(Some(Err(e))) => {
                     this.done = true;
                     this.parser.finish();
