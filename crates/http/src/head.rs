@@ -231,6 +231,125 @@ impl Request {
     }
 }
 
+/// A request head borrowed from the caller's buffer: what [`HeadParser::parse_request_ref`]
+/// hands its closure. Nothing is copied or allocated (the owned [`Request`] copies the head
+/// and its target, and keeps a table of offsets: three allocations per request, most of a
+/// keep-alive GET's parse in pushwire-server's profile). It has passed every check an owned
+/// parse applies (limits, RFC 9112 syntax, method token, target bytes, version, `Host`).
+///
+/// ```
+/// use pushwire_http::{HeadParser, Limits, Status};
+/// let mut parser = HeadParser::new(&Limits::default());
+/// let buf = b"GET /poll?topic=a HTTP/1.1\r\nHost: h\r\nConnection: Close\r\n\r\nnext";
+/// let Status::Complete(((path, close), n)) = parser.parse_request_ref(buf, |r| {
+///     (r.path().to_owned(), !r.keep_alive())
+/// })? else { panic!() };
+/// assert_eq!((path.as_str(), close, n), ("/poll", true, buf.len() - 4));
+/// # Ok::<(), pushwire_http::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct RequestRef<'b, 'h> {
+    method: &'b str,
+    target: &'b str,
+    version: Version,
+    fields: &'h [httparse::Header<'b>],
+}
+
+impl<'b> RequestRef<'b, '_> {
+    /// The method token, as sent (case-sensitive).
+    pub fn method(&self) -> &'b str {
+        self.method
+    }
+
+    /// The request-target exactly as received.
+    pub fn target(&self) -> &'b str {
+        self.target
+    }
+
+    /// The version from the request line.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The path, as [`Request::path`] gives it.
+    pub fn path(&self) -> &'b str {
+        query::split_target(self.target).1
+    }
+
+    /// The raw query after `?`, as [`Request::query`] gives it.
+    pub fn query(&self) -> Option<&'b str> {
+        query::split_target(self.target).2
+    }
+
+    /// Number of header fields.
+    pub fn header_count(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Every field as `(name, value)` in order, names as sent, values without surrounding
+    /// whitespace (as [`Headers`] stores them).
+    pub fn headers(&self) -> impl Iterator<Item = (&'b str, &'b [u8])> + '_ {
+        self.fields.iter().map(|h| (h.name, trim_ows(h.value)))
+    }
+
+    /// Every value of `name` (compared case-insensitively), in order.
+    pub fn header_all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'b [u8]> + 's {
+        self.headers()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The first value of `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'b [u8]> {
+        self.header_all(name).next()
+    }
+
+    /// Does some value of `name` list `token` (comma-separated, case-insensitive)?
+    pub fn contains_token(&self, name: &str, token: &str) -> bool {
+        self.header_all(name)
+            .flat_map(|v| v.split(|&b| b == b','))
+            .any(|t| trim_ows(t).eq_ignore_ascii_case(token.as_bytes()))
+    }
+
+    /// As [`Request::keep_alive`] (RFC 9112 §9.3).
+    pub fn keep_alive(&self) -> bool {
+        if self.contains_token("connection", "close") {
+            return false;
+        }
+        match self.version {
+            Version::Http11 => true,
+            Version::Http10 => self.contains_token("connection", "keep-alive"),
+        }
+    }
+
+    /// The owned head (the same value [`HeadParser::parse_request`] returns).
+    pub fn to_owned_request(&self) -> Result<Request, Error> {
+        let len = self
+            .fields
+            .iter()
+            .map(|h| h.name.len() + h.value.len())
+            .sum();
+        let mut data = Vec::with_capacity(len);
+        let mut fields = Vec::with_capacity(self.fields.len());
+        for h in self.fields {
+            let n0 = data.len();
+            data.extend_from_slice(h.name.as_bytes());
+            let v0 = data.len();
+            data.extend_from_slice(trim_ows(h.value));
+            fields.push(Field {
+                name: (n0, v0),
+                value: (v0, data.len()),
+            });
+        }
+        Ok(Request {
+            method: Method::from_token(self.method)?,
+            target: self.target.to_owned(),
+            version: self.version,
+            headers: Headers::from_parsed(data, fields),
+        })
+    }
+}
+
 /// A parsed response head (client role).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
@@ -315,6 +434,9 @@ struct Scan {
     line_start: usize,
     /// Complete header lines so far.
     header_lines: usize,
+    /// The head's length, once its empty line has been seen (by [`HeadParser::scan_request`]
+    /// before the parse that follows it).
+    end: Option<usize>,
 }
 
 /// An incremental head parser that never re-scans bytes it has seen.
@@ -385,6 +507,51 @@ impl HeadParser {
         self.finish(out.map(|r| Status::Complete((r, end))))
     }
 
+    /// Feeds the buffer holding a request head, like [`HeadParser::parse_request`], but
+    /// copies nothing: once the head is complete and valid, `f` gets it borrowed from `buf`
+    /// ([`RequestRef`]) and its result comes back with the head length. Same scan, limits,
+    /// checks, errors and errored state as `parse_request`; `f` is not called on `Partial`
+    /// or `Err`.
+    pub fn parse_request_ref<R>(
+        &mut self,
+        buf: &[u8],
+        f: impl FnOnce(&RequestRef<'_, '_>) -> R,
+    ) -> Result<Status<(R, usize)>, Error> {
+        let end = match self.scan_for_end(buf, Role::Request)? {
+            Some(end) => end,
+            None => return Ok(Status::Partial),
+        };
+        let out = with_request_ref(
+            buf.get(..end).unwrap_or(buf),
+            self.scan.header_lines,
+            &self.limits,
+            f,
+        );
+        self.finish(out.map(|r| Status::Complete((r, end))))
+    }
+
+    /// Looks for the end of the request head at the start of `buf` without parsing it:
+    /// `Complete(head_len)` once the empty line that ends it is buffered. Same incremental
+    /// scan, limits and errors as [`HeadParser::parse_request`], which remembers the scan:
+    /// a server that asks whether the next pipelined request is already here, then parses
+    /// it, examines its bytes once. Consumes nothing; the parse still has to be called.
+    ///
+    /// ```
+    /// use pushwire_http::{HeadParser, Limits, Status};
+    /// let mut parser = HeadParser::new(&Limits::default());
+    /// assert_eq!(parser.scan_request(b"GET / HTTP/1.1\r\nHost: h\r\n")?, Status::Partial);
+    /// let buf = b"GET / HTTP/1.1\r\nHost: h\r\n\r\nGET";
+    /// assert_eq!(parser.scan_request(buf)?, Status::Complete(buf.len() - 3));
+    /// assert!(parser.parse_request(buf)?.is_complete());
+    /// # Ok::<(), pushwire_http::Error>(())
+    /// ```
+    pub fn scan_request(&mut self, buf: &[u8]) -> Result<Status<usize>, Error> {
+        Ok(match self.scan_for_end(buf, Role::Request)? {
+            Some(end) => Status::Complete(end),
+            None => Status::Partial,
+        })
+    }
+
     /// Feeds the buffer holding a response head; see the type docs.
     pub fn parse_response(&mut self, buf: &[u8]) -> Result<Status<(Response, usize)>, Error> {
         let end = match self.scan_for_end(buf, Role::Response)? {
@@ -421,8 +588,14 @@ impl HeadParser {
             // The caller dropped bytes we had examined: start over rather than misread.
             self.scan = Scan::default();
         }
+        if let Some(end) = self.scan.end {
+            return Ok(Some(end));
+        }
         match self.scan.advance(buf, role, &self.limits) {
-            Ok(end) => Ok(end),
+            Ok(end) => {
+                self.scan.end = end;
+                Ok(end)
+            }
             Err(e) => Err(self.fail(e)),
         }
     }
@@ -605,11 +778,38 @@ fn version(v: Option<u8>) -> Result<Version, Error> {
 }
 
 fn build_request(head: &[u8], header_lines: usize, limits: &Limits) -> Result<Request, Error> {
-    let data = head.to_vec();
-    let (method, target, version, fields) = with_slots(header_lines, |slots| {
+    let (method, target, version, fields) = with_request_ref(head, header_lines, limits, |r| {
+        Ok::<_, Error>((
+            Method::from_token(r.method)?,
+            r.target.to_owned(),
+            r.version,
+            field_offsets(head, r.fields),
+        ))
+    })??;
+    Ok(Request {
+        method,
+        target,
+        version,
+        headers: Headers::from_parsed(head.to_vec(), fields),
+    })
+}
+
+/// Runs httparse over a head whose end the scan found, applies the request-line and `Host`
+/// rules, and hands the borrowed view to `f`: the one validation both the owned and the
+/// borrowed parse go through.
+fn with_request_ref<R>(
+    head: &[u8],
+    header_lines: usize,
+    limits: &Limits,
+    f: impl FnOnce(&RequestRef<'_, '_>) -> R,
+) -> Result<R, Error> {
+    with_slots(header_lines, |slots| {
         let mut req = httparse::Request::new(slots);
-        parsed(req.parse(&data), head, Role::Request)?;
-        let method = Method::from_token(req.method.unwrap_or(""))?;
+        parsed(req.parse(head), head, Role::Request)?;
+        let method = req.method.unwrap_or("");
+        if !is_token(method.as_bytes()) {
+            return Err(Error::from(ProtocolError::Method));
+        }
         let target = req.path.unwrap_or("");
         if !target.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
             return Err(Error::from(ProtocolError::Target));
@@ -618,20 +818,14 @@ fn build_request(head: &[u8], header_lines: usize, limits: &Limits) -> Result<Re
             return Err(CapacityError::UriTooLong.into());
         }
         let version = version(req.version)?;
-        Ok((
+        let r = RequestRef {
             method,
-            target.to_owned(),
+            target,
             version,
-            field_offsets(&data, req.headers),
-        ))
-    })?;
-    let headers = Headers::from_parsed(data, fields);
-    check_host(version, &headers)?;
-    Ok(Request {
-        method,
-        target,
-        version,
-        headers,
+            fields: req.headers,
+        };
+        check_host_ref(&r)?;
+        Ok(f(&r))
     })
 }
 
@@ -656,7 +850,8 @@ fn build_response(head: &[u8], header_lines: usize) -> Result<Response, Error> {
     })
 }
 
-/// Turns httparse's borrowed fields into offsets into `data`, the buffer they borrow from.
+/// Turns httparse's borrowed fields into offsets into `data`, the buffer they borrow from
+/// (a copy of it gets the same offsets).
 fn field_offsets(data: &[u8], parsed: &[httparse::Header<'_>]) -> Vec<Field> {
     let base = data.as_ptr() as usize;
     let span = |s: &[u8]| {
@@ -676,10 +871,10 @@ fn field_offsets(data: &[u8], parsed: &[httparse::Header<'_>]) -> Vec<Field> {
 /// HTTP/1.1 request message that lacks a Host header field and to any request message that
 /// contains more than one Host header field line or a Host header field with an invalid
 /// field value."
-fn check_host(version: Version, headers: &Headers) -> Result<(), Error> {
-    let mut hosts = headers.get_all("host");
+fn check_host_ref(r: &RequestRef<'_, '_>) -> Result<(), Error> {
+    let mut hosts = r.header_all("host");
     match (hosts.next(), hosts.next()) {
-        (None, _) if version == Version::Http11 => Err(ProtocolError::MissingHost.into()),
+        (None, _) if r.version == Version::Http11 => Err(ProtocolError::MissingHost.into()),
         (None, _) => Ok(()),
         (Some(_), Some(_)) => Err(ProtocolError::DuplicateHost.into()),
         (Some(v), None) if v.iter().all(|&b| is_host_byte(b)) => Ok(()),

@@ -4,7 +4,8 @@
 //! socket or a clock. The server uses the request side; the WebSocket and EventSource
 //! clients use the response side.
 //!
-//! - **Heads**: [`HeadParser`] (incremental, linear time, split-proof) or the one-shot
+//! - **Heads**: [`HeadParser`] (incremental, linear time, split-proof; [`HeadParser::parse_request_ref`]
+//!   lends the head as a [`RequestRef`] without copying it) or the one-shot
 //!   [`parse_request`] / [`parse_response`] produce [`Request`] / [`Response`] with
 //!   [`Headers`] (ordered, case-insensitive, comma-list helpers). Request helpers:
 //!   [`Request::path`], [`Request::query_param`], [`Request::host`],
@@ -82,7 +83,8 @@ pub use encode::{
 pub use error::{CapacityError, Error, ProtocolError, UsageError};
 pub use framing::{BodyKind, content_length, request_body_kind, response_body_kind};
 pub use head::{
-    HeadParser, Method, Request, Response, Status, Version, parse_request, parse_response,
+    HeadParser, Method, Request, RequestRef, Response, Status, Version, parse_request,
+    parse_response,
 };
 pub use headers::Headers;
 pub use limits::Limits;

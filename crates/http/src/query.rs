@@ -13,7 +13,13 @@ pub(crate) fn split_target(target: &str) -> (Option<&str>, &str, Option<&str>) {
         Some(i) => &target[..i],
         None => target,
     };
-    let (authority, rest) = match absolute_form(target) {
+    // Origin-form, what nearly every request has, cannot be absolute-form (a scheme starts
+    // with a letter): no search for `://` then.
+    let absolute = match target.as_bytes().first() {
+        Some(b'/') => None,
+        _ => absolute_form(target),
+    };
+    let (authority, rest) = match absolute {
         Some((auth, rest)) => (Some(auth), rest),
         None => (None, target),
     };

@@ -1,8 +1,8 @@
 //! Request and response heads: RFC 9112 examples, hostile inputs, and split-proofness.
 
 use pushwire_http::{
-    CapacityError, Error, HeadParser, Limits, Method, ProtocolError, Request, Response, Status,
-    Version, parse_request, parse_response,
+    CapacityError, Error, HeadParser, Limits, Method, ProtocolError, Request, RequestRef, Response,
+    Status, Version, parse_request, parse_response,
 };
 
 type ReqOut = Result<Status<(Request, usize)>, Error>;
@@ -33,7 +33,55 @@ fn req_all_ways(input: &[u8], limits: &Limits) -> ReqOut {
         };
         assert_eq!(whole, out, "split at {split} differs for {input:?}");
     }
+    ref_all_ways(input, limits, &whole);
     whole
+}
+
+/// The borrowed view of `r`, copied: what the owned parse should equal, and the view's own
+/// accessors checked against the owned head's.
+fn from_ref(r: &RequestRef<'_, '_>) -> Result<Request, Error> {
+    let owned = r.to_owned_request()?;
+    assert_eq!(r.path(), owned.path());
+    assert_eq!(r.query(), owned.query());
+    assert_eq!(r.keep_alive(), owned.keep_alive());
+    assert_eq!(r.method(), owned.method.as_str());
+    assert_eq!(r.header("host"), owned.headers.get("host"));
+    assert_eq!(r.header_count(), owned.headers.len());
+    Ok(owned)
+}
+
+fn ref_parse(p: &mut HeadParser, buf: &[u8]) -> ReqOut {
+    match p.parse_request_ref(buf, from_ref)? {
+        Status::Complete((r, n)) => Ok(Status::Complete((r?, n))),
+        Status::Partial => Ok(Status::Partial),
+    }
+}
+
+/// `parse_request_ref` whole, byte by byte and at every split gives what `parse_request` gave.
+fn ref_all_ways(input: &[u8], limits: &Limits, want: &ReqOut) {
+    let mut p = HeadParser::new(limits);
+    assert_eq!(
+        &ref_parse(&mut p, input),
+        want,
+        "borrowed whole for {input:?}"
+    );
+    let mut p = HeadParser::new(limits);
+    let mut bytewise = ref_parse(&mut p, &input[..0]);
+    for n in 1..=input.len() {
+        bytewise = ref_parse(&mut p, &input[..n]);
+        if !matches!(bytewise, Ok(Status::Partial)) {
+            break;
+        }
+    }
+    assert_eq!(&bytewise, want, "borrowed byte by byte for {input:?}");
+    for split in 0..=input.len() {
+        let mut p = HeadParser::new(limits);
+        let out = match ref_parse(&mut p, &input[..split]) {
+            Ok(Status::Partial) => ref_parse(&mut p, input),
+            other => other,
+        };
+        assert_eq!(&out, want, "borrowed split at {split} for {input:?}");
+    }
 }
 
 fn res_all_ways(input: &[u8], limits: &Limits) -> Result<Status<(Response, usize)>, Error> {
