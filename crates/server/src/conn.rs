@@ -25,13 +25,17 @@ use tokio::time::Instant;
 
 use crate::cursor::{Cursor, valid_topic};
 use crate::listener::{Shared, debug};
-use crate::router::{Access, Route, check_access};
-use crate::wire::{HeadLimits, HeadReader, HttpError, Request, body_kind};
+use crate::router::{Access, Route, check_access_of};
+use crate::wire::{Head, HeadLimits, HeadReader, HeadView, HttpError, Request, body_kind_of};
 use pushwire_http::{BodyChunk, BodyDecoder};
 
 /// Responses are held back for the next pipelined request only while `wbuf` is under this
 /// many bytes (64 KiB, the streams' high-water mark): past it, writing beats batching.
 pub(crate) const HOLD_LIMIT: usize = 64 * 1024;
+
+/// Room taken in `wbuf` once a response is held for a pipeline (8 KiB: 16 `/healthz`
+/// answers); it is given back with the buffer when the connection goes idle.
+const PIPELINE_RESERVE: usize = 8 * 1024;
 
 /// What a handler tells the loop to do next.
 #[derive(Debug, PartialEq, Eq)]
@@ -120,11 +124,18 @@ impl Reply {
         use crate::wire::{fallback_500, put_decimal, put_field, put_status_line};
         let start = dst.len();
         put_status_line(self.status, dst);
-        let fields = (!self.content_type.is_empty())
-            .then_some(("Content-Type", self.content_type))
-            .into_iter()
-            .chain(self.cache_control.map(|v| ("Cache-Control", v)))
-            .chain(self.headers.iter().map(|(n, v)| (*n, v.as_ref())))
+        // `Content-Type` and `Cache-Control` are constants of this crate (`&'static str`),
+        // never taken from a request: written without the per-byte check.
+        if !self.content_type.is_empty() {
+            put_static_field(b"Content-Type: ", self.content_type, dst);
+        }
+        if let Some(v) = self.cache_control {
+            put_static_field(b"Cache-Control: ", v, dst);
+        }
+        let fields = self
+            .headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_ref()))
             .chain(connection.map(|v| ("Connection", v)));
         for (name, value) in fields {
             if !put_field(name, value.as_bytes(), dst) {
@@ -192,7 +203,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
 
     /// Reads until a whole head is buffered. `Ok(None)`: the connection should close quietly
     /// (peer gone, idle timeout, shutdown while idle).
-    async fn read_head(&mut self, first: bool) -> Result<Option<Request>, HttpError> {
+    async fn read_head(&mut self, first: bool) -> Result<Option<Head>, HttpError> {
         let cfg = &self.shared.cfg;
         let now = Instant::now();
         // The slowloris clock runs from the first byte of a request (from accept for the first
@@ -205,7 +216,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 cfg.idle_timeout
             };
         loop {
-            if let Some(req) = self.head.parse(&mut self.rbuf)? {
+            if let Some(req) = self.head.parse_head(&mut self.rbuf)? {
                 return Ok(Some(req));
             }
             if !started && !self.rbuf.is_empty() {
@@ -236,6 +247,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 self.timer.as_mut().reset(deadline);
             }
             tokio::select! {
+                // Fixed order: no random start per request (tokio draws one otherwise).
+                biased;
                 r = read_once(&mut self.io, &mut self.rbuf) => match r {
                     Ok(0) | Err(_) => return Ok(None),
                     Ok(_) => {}
@@ -255,8 +268,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
 
     /// Reads the whole body (bounded by `max_body`), answering `100 Continue` first when the
     /// client waits for it.
-    async fn read_body(&mut self, req: &Request) -> Result<Bytes, HttpError> {
-        let kind = body_kind(req)?;
+    async fn read_body(&mut self, req: &Head) -> Result<Bytes, HttpError> {
+        let kind = body_kind_of(req)?;
         if kind == pushwire_http::BodyKind::None {
             return Ok(Bytes::new());
         }
@@ -275,7 +288,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             if dec.is_done() {
                 return Ok(out.freeze());
             }
-            if !asked_continue && req.version == 1 && expects_continue(req) {
+            if !asked_continue && req.version() == 1 && expects_continue(req) {
                 asked_continue = true;
                 self.write_raw(pushwire_http::CONTINUE_RESPONSE)
                     .await
@@ -303,6 +316,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
 
     /// Writes out `wbuf`, giving up after `write_timeout` on a peer that does not read.
     pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
+        // The usual case: the socket takes it all at once. Tried first without the timeout
+        // (a timer handle per response) and as a plain `send` of the one buffer (tokio's
+        // `write_all_buf` makes it a `writev`, which costs the kernel more per call).
+        if self.try_flush_now().await? {
+            return Ok(());
+        }
+        // Boxed: rarely taken, and inline its timer would sit in every connection's future.
+        Box::pin(self.flush_waiting()).await
+    }
+
+    /// Writes out `wbuf` when the socket made us wait, under `write_timeout`.
+    async fn flush_waiting(&mut self) -> std::io::Result<()> {
         let t = self.shared.cfg.write_timeout;
         match tokio::time::timeout(t, async {
             self.io.write_all_buf(&mut self.wbuf).await?;
@@ -313,6 +338,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             Ok(r) => r,
             Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
         }
+    }
+
+    /// Writes what the socket takes of `wbuf` and flushes, without waiting: `true` once
+    /// everything went out, `false` when the socket wants us to wait (nothing is lost: what
+    /// did not go stays in `wbuf`).
+    async fn try_flush_now(&mut self) -> std::io::Result<bool> {
+        use bytes::Buf as _;
+        use std::pin::Pin;
+        use std::task::Poll;
+        let (io, wbuf) = (&mut self.io, &mut self.wbuf);
+        std::future::poll_fn(|cx| {
+            while !wbuf.is_empty() {
+                match Pin::new(&mut *io).poll_write(cx, &wbuf[..]) {
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                    }
+                    Poll::Ready(Ok(n)) => wbuf.advance(n.min(wbuf.len())),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Ready(Ok(false)),
+                }
+            }
+            match Pin::new(&mut *io).poll_flush(cx) {
+                Poll::Ready(Ok(())) => Poll::Ready(Ok(true)),
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Ready(Ok(false)),
+            }
+        })
+        .await
     }
 
     /// Writes `reply` (head only for `HEAD`), with `Content-Length` and, unless `keep_alive`,
@@ -328,9 +381,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         if ok && !head_only && reply.status != 304 {
             self.wbuf.extend_from_slice(&reply.body);
         }
-        // Pipelining: the next request is already here and can be answered without waiting,
-        // so this response goes out in the same write as the next one's.
-        if keep_alive && self.wbuf.len() < HOLD_LIMIT && has_complete_head(&self.rbuf) {
+        self.sent(keep_alive).await
+    }
+
+    /// Writes a `200` JSON reply whose body `body` appends straight to `wbuf` (no body
+    /// buffer of its own: building the JSON in a `BytesMut`, freezing it and copying it into
+    /// `wbuf` was three allocations per answer). `reply` gives the head's fields; its own body
+    /// is ignored.
+    async fn send_json(
+        &mut self,
+        reply: Reply,
+        body: impl FnOnce(&mut BytesMut),
+        keep_alive: bool,
+        head_only: bool,
+    ) -> std::io::Result<()> {
+        let connection = self.connection_field(keep_alive);
+        put_json(&mut self.wbuf, &reply, connection, head_only, body);
+        self.sent(keep_alive).await
+    }
+
+    /// After a response is in `wbuf`: holds it while the next pipelined request is already
+    /// here (it can be answered without waiting, so both go out in one write), else writes.
+    async fn sent(&mut self, keep_alive: bool) -> std::io::Result<()> {
+        if keep_alive && self.wbuf.len() < HOLD_LIMIT && self.head.has_complete_head(&self.rbuf) {
+            // More responses follow into this buffer: one step of growth now rather than a
+            // doubling (and copy) every few responses.
+            if self.wbuf.capacity() < PIPELINE_RESERVE {
+                self.wbuf.reserve(PIPELINE_RESERVE - self.wbuf.len());
+            }
             return Ok(());
         }
         self.flush().await
@@ -357,11 +435,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         self.flush().await
     }
 
-    async fn dispatch(&mut self, req: Request) -> std::io::Result<Next> {
-        let route = Route::of(&req.path);
-        self.http10 = req.version == 0;
+    async fn dispatch(&mut self, req: Head) -> std::io::Result<Next> {
+        let route = Route::of(req.path());
+        self.http10 = req.version() == 0;
         let keep_alive = req.keep_alive() && !*self.shutdown.borrow();
-        let head_only = req.method == "HEAD";
+        let head_only = req.method() == "HEAD";
         // The body is read (and bounded) before anything else, so the next pipelined request
         // starts where this one ends whatever the handler does.
         let body = match self.read_body(&req).await {
@@ -378,17 +456,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         };
         let is_ws_route = matches!(route, Route::Ws | Route::Echo);
         if route == Route::Other {
+            let req = req.to_request();
             return Box::pin(crate::files::serve(
                 self, &req, route, keep_alive, head_only,
             ))
             .await;
         }
-        if !route.allows(&req.method) {
+        if !route.allows(req.method()) {
             let reply = Reply::error(405).header("Allow", route.allow());
             self.send(reply, keep_alive, head_only).await?;
             return Ok(next);
         }
-        let access = match check_access(&req, route, &self.shared.cfg, self.shared.scheme) {
+        let access = match check_access_of(&req, route, &self.shared.cfg, self.shared.scheme) {
             Ok(a) => a,
             Err(status) => {
                 let mut reply = Reply::error(status);
@@ -400,60 +479,102 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 return Ok(if is_ws_route { Next::Close } else { next });
             }
         };
-        if req.method == "OPTIONS" {
+        if req.method() == "OPTIONS" {
             let reply = preflight(&req, route, &access);
             self.send(reply, keep_alive, false).await?;
             return Ok(next);
         }
-        let reply = match route {
+        match route {
             Route::Index | Route::Other => {
+                let req = req.to_request();
                 let page = crate::files::serve(self, &req, route, keep_alive, head_only);
                 return Box::pin(page).await;
             }
             Route::Health => {
+                drop(req);
                 let h = self.shared.hub.health();
-                Reply::json(crate::json::health(&h, &self.shared.stats))
+                let reply = with_cors(Reply::json(Bytes::new()), &access);
+                let connection = self.connection_field(keep_alive);
+                put_health(
+                    &mut self.wbuf,
+                    &reply,
+                    connection,
+                    head_only,
+                    &h,
+                    &self.shared,
+                );
+                self.sent(keep_alive).await?;
             }
-            Route::Publish => self.publish(&req, body).await,
-            Route::Poll => self.poll(&req).await,
-            // The long-lived handlers take the request by value and drop it (about 1 KB of
-            // strings) once they have what they need: it would otherwise stay allocated for
-            // the life of every idle stream. Their futures are boxed: inline, the largest
-            // (WebSocket, 2.8 KB) set the size of every connection's task, a plain keep-alive
-            // one included, and tokio moves that much on every spawn.
+            // Boxed like the handlers below: each holds a hub future and a response write,
+            // which inline would add to every connection's future.
+            Route::Publish => Box::pin(self.publish(&req, body, &access, keep_alive)).await?,
+            Route::Poll => Box::pin(self.poll(&req, &access, keep_alive, head_only)).await?,
+            // The long-lived handlers take the request by value and drop it once they have
+            // what they need: it would otherwise stay allocated for the life of every idle
+            // stream. Their futures are boxed: inline, the largest (WebSocket, 2.8 KB) set
+            // the size of every connection's task, a plain keep-alive one included, and tokio
+            // moves that much on every spawn.
             Route::LongPoll => {
                 return Box::pin(self.long_poll(req, &access, keep_alive)).await;
             }
-            Route::Events => return Box::pin(crate::stream::sse(self, req, &access)).await,
+            Route::Events => {
+                let req = req.to_request();
+                return Box::pin(crate::stream::sse(self, req, &access)).await;
+            }
             Route::Ws => {
+                let req = req.to_request();
                 return Box::pin(crate::stream::websocket(self, req, &access, false)).await;
             }
             Route::Echo => {
+                let req = req.to_request();
                 return Box::pin(crate::stream::websocket(self, req, &access, true)).await;
             }
-        };
-        let reply = with_cors(reply, &access);
-        self.send(reply, keep_alive, head_only).await?;
+        }
         Ok(next)
     }
 
-    async fn publish(&mut self, req: &Request, body: Bytes) -> Reply {
+    async fn publish(
+        &mut self,
+        req: &Head,
+        body: Bytes,
+        access: &Access,
+        keep_alive: bool,
+    ) -> std::io::Result<()> {
         let topic = match topic_of(req) {
             Ok(t) => t,
-            Err(r) => return r,
+            Err(r) => return self.send(with_cors(r, access), keep_alive, false).await,
         };
         let fut = self.shared.hub.publish(&topic, body.into());
         let t = self.shared.cfg.write_timeout;
         match flush_unless_ready(&mut self.io, &mut self.wbuf, t, fut).await {
-            Ok(m) => Reply::json(crate::json::published(&m.id)),
-            Err(_) => unavailable(self.shared.cfg.retry_after_secs),
+            Ok(m) => {
+                let reply = with_cors(Reply::json(Bytes::new()), access);
+                let id = m.position();
+                self.send_json(
+                    reply,
+                    |out| pushwire_poll::json::encode_published(&id, out),
+                    keep_alive,
+                    false,
+                )
+                .await
+            }
+            Err(_) => {
+                let r = with_cors(unavailable(self.shared.cfg.retry_after_secs), access);
+                self.send(r, keep_alive, false).await
+            }
         }
     }
 
-    async fn poll(&mut self, req: &Request) -> Reply {
-        let (topic, since) = match topic_and_since(req, &["since"]) {
+    async fn poll(
+        &mut self,
+        req: &Head,
+        access: &Access,
+        keep_alive: bool,
+        head_only: bool,
+    ) -> std::io::Result<()> {
+        let (topic, since) = match topic_and_since_of(req, &["since"]) {
             Ok(x) => x,
-            Err(r) => return r,
+            Err(r) => return self.send(with_cors(r, access), keep_alive, head_only).await,
         };
         let fut = self
             .shared
@@ -461,30 +582,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             .read(&topic, since, self.shared.cfg.max_batch);
         let t = self.shared.cfg.write_timeout;
         match flush_unless_ready(&mut self.io, &mut self.wbuf, t, fut).await {
-            Ok(b) => Reply::json(crate::json::batch(&b)),
-            Err(_) => unavailable(self.shared.cfg.retry_after_secs),
+            Ok(b) => {
+                let reply = with_cors(Reply::json(Bytes::new()), access);
+                self.send_json(
+                    reply,
+                    |out| crate::json::batch_into(&b, out),
+                    keep_alive,
+                    head_only,
+                )
+                .await
+            }
+            Err(_) => {
+                let r = with_cors(unavailable(self.shared.cfg.retry_after_secs), access);
+                self.send(r, keep_alive, head_only).await
+            }
         }
     }
 
     async fn long_poll(
         &mut self,
-        req: Request,
+        req: Head,
         access: &Access,
         keep_alive: bool,
     ) -> std::io::Result<Next> {
-        let (topic, since) = match topic_and_since(&req, &["since"]) {
+        let next = if keep_alive {
+            Next::KeepAlive
+        } else {
+            Next::Close
+        };
+        let (topic, since) = match topic_and_since_of(&req, &["since"]) {
             Ok(x) => x,
             Err(r) => {
                 self.send(with_cors(r, access), keep_alive, false).await?;
-                return Ok(if keep_alive {
-                    Next::KeepAlive
-                } else {
-                    Next::Close
-                });
+                return Ok(next);
             }
         };
         let cfg = &self.shared.cfg;
-        let wait = match req.query_param("timeout") {
+        let wait = match req.param("timeout") {
             None => cfg.long_poll_default,
             Some(t) => match t.parse::<u64>() {
                 // Larger waits are clamped to the maximum (as pushwire-poll does).
@@ -492,17 +626,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 Err(_) => {
                     let r = with_cors(Reply::error(400), access);
                     self.send(r, keep_alive, false).await?;
-                    return Ok(if keep_alive {
-                        Next::KeepAlive
-                    } else {
-                        Next::Close
-                    });
+                    return Ok(next);
                 }
             },
         };
         drop(req);
         let max = cfg.max_batch;
-        let deadline = std::time::Instant::now() + wait;
+        let deadline = Instant::now() + wait;
         // The wait below writes nothing: what the pipeline owes goes out now.
         self.flush_held().await?;
         let shared = self.shared.clone();
@@ -520,16 +650,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             },
             c => c,
         };
+        // The deadline runs on the connection's one timer, moved only when it would fire
+        // later (as in `read_head`): a `sleep_until` per wait was a timer-wheel insert and
+        // removal per answer. The hub is told it need not keep time itself.
+        if self.timer.deadline() > deadline {
+            self.timer.as_mut().reset(deadline);
+        }
         let mut stopping = false;
         let mut peer_gone = false;
         let mut expired = false;
         let result = {
-            let wait = shared.hub.wait(&topic, since, max, deadline);
+            let wait = shared
+                .hub
+                .wait_untimed(&topic, since, max, deadline.into_std());
             tokio::pin!(wait);
             loop {
                 let can_read = self.rbuf.len() < self.shared.cfg.max_head_bytes;
                 tokio::select! {
                     r = &mut wait => break Some(r),
+                    // The deadline passed: the answer is what is there (nothing, usually).
+                    _ = self.timer.as_mut() => {
+                        if Instant::now() < deadline {
+                            self.timer.as_mut().reset(deadline);
+                            continue;
+                        }
+                        break None;
+                    }
                     // A token that expires mid-wait ends the wait with a 401.
                     _ = crate::stream::sleep_until_opt(access.expires_at) => {
                         expired = true;
@@ -555,24 +701,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         if expired {
             let r = Reply::error(401).header("WWW-Authenticate", "Bearer");
             self.send(with_cors(r, access), keep_alive, false).await?;
-            return Ok(if keep_alive {
-                Next::KeepAlive
-            } else {
-                Next::Close
-            });
+            return Ok(next);
         }
         let result = match result {
             Some(r) => r,
             None => shared.hub.read(&topic, since, max).await,
         };
-        let reply = match result {
-            Ok(b) => Reply::json(crate::json::batch(&b)),
-            Err(_) => unavailable(shared.cfg.retry_after_secs),
-        };
         let keep = keep_alive && !stopping;
-        self.send(with_cors(reply, access), keep, false).await?;
+        match result {
+            Ok(b) => {
+                let reply = with_cors(Reply::json(Bytes::new()), access);
+                self.send_json(reply, |out| crate::json::batch_into(&b, out), keep, false)
+                    .await?;
+            }
+            Err(_) => {
+                let r = with_cors(unavailable(shared.cfg.retry_after_secs), access);
+                self.send(r, keep, false).await?;
+            }
+        }
         Ok(if keep { Next::KeepAlive } else { Next::Close })
     }
+}
+
+/// Appends `name` (with its `": "`) and a value this crate chose.
+fn put_static_field(name: &[u8], value: &'static str, dst: &mut BytesMut) {
+    debug_assert!(crate::wire::put_field(
+        "X",
+        value.as_bytes(),
+        &mut BytesMut::new()
+    ));
+    dst.extend_from_slice(name);
+    dst.extend_from_slice(value.as_bytes());
+    dst.extend_from_slice(b"\r\n");
 }
 
 /// Makes room for a read without letting a buffer grow by more than one 8 KiB step per read;
@@ -602,9 +762,9 @@ pub(crate) fn with_cors(mut reply: Reply, access: &Access) -> Reply {
 
 /// `OPTIONS`: a CORS preflight gets the allowed methods and headers; a plain `OPTIONS` its
 /// `Allow`.
-fn preflight(req: &Request, route: Route, access: &Access) -> Reply {
+fn preflight(req: &impl HeadView, route: Route, access: &Access) -> Reply {
     let mut r = Reply::new(204, "", Bytes::new()).header("Allow", route.allow());
-    if req.header("access-control-request-method").is_some() {
+    if req.first_header("access-control-request-method").is_some() {
         if let Some(o) = &access.cors_origin {
             r.headers
                 .push(("Access-Control-Allow-Origin", o.clone().into()));
@@ -624,12 +784,11 @@ fn preflight(req: &Request, route: Route, access: &Access) -> Reply {
 }
 
 /// The `topic` parameter (default `default`), validated, or a 400.
-pub(crate) fn topic_of(req: &Request) -> Result<String, Reply> {
-    let topic = req
-        .query_param("topic")
-        .unwrap_or_else(|| "default".to_string());
-    if valid_topic(&topic) {
-        Ok(topic)
+pub(crate) fn topic_of(req: &impl HeadView) -> Result<String, Reply> {
+    let topic = req.param("topic");
+    let topic = topic.as_deref().unwrap_or("default");
+    if valid_topic(topic) {
+        Ok(topic.to_string())
     } else {
         Err(Reply::error(400))
     }
@@ -637,15 +796,71 @@ pub(crate) fn topic_of(req: &Request) -> Result<String, Reply> {
 
 /// The topic and the first present cursor among `names` (in order; none = `Now`), or a 400.
 pub(crate) fn topic_and_since(req: &Request, names: &[&str]) -> Result<(String, Cursor), Reply> {
+    topic_and_since_of(req, names)
+}
+
+/// [`topic_and_since`] for either form of the request.
+fn topic_and_since_of(req: &impl HeadView, names: &[&str]) -> Result<(String, Cursor), Reply> {
     let topic = topic_of(req)?;
     for name in names {
-        if let Some(v) = req.query_param(name) {
+        if let Some(v) = req.param(name) {
             return Cursor::parse(Some(&v))
                 .map(|c| (topic, c))
                 .map_err(|_| Reply::error(400));
         }
     }
     Ok((topic, Cursor::Now))
+}
+
+/// Appends the `/healthz` response: the document is written on the stack first (it is small,
+/// and then its length is known before the head), else as [`put_json`] does.
+fn put_health(
+    wbuf: &mut BytesMut,
+    reply: &Reply,
+    connection: Option<&str>,
+    head_only: bool,
+    h: &crate::hub::HubHealth,
+    shared: &Shared,
+) {
+    let mut doc = [0u8; 512];
+    match crate::json::health_in(h, &shared.stats, &mut doc) {
+        Some(n) => {
+            let body = doc.get(..n).unwrap_or(&[]);
+            wbuf.reserve(256 + body.len());
+            let ok = reply.encode_head(Some(body.len() as u64), connection, wbuf);
+            if ok && !head_only {
+                wbuf.extend_from_slice(body);
+            }
+        }
+        None => put_json(wbuf, reply, connection, head_only, |out| {
+            crate::json::health_into(h, &shared.stats, out)
+        }),
+    }
+}
+
+/// Appends a `200` JSON response to `wbuf`: the body first, written by `body` straight into
+/// the buffer, then the head (which needs its length), then the two swapped in place
+/// (`rotate_left`, a copy of a few hundred bytes). A head that cannot be encoded is a
+/// bodiless 500 and `body`'s bytes go; so do they for `HEAD`.
+fn put_json(
+    wbuf: &mut BytesMut,
+    reply: &Reply,
+    connection: Option<&str>,
+    head_only: bool,
+    body: impl FnOnce(&mut BytesMut),
+) {
+    // Room for a small body and its head at once: growing between the two was a `realloc`.
+    wbuf.reserve(512);
+    let start = wbuf.len();
+    body(wbuf);
+    let body_len = wbuf.len() - start;
+    let ok = reply.encode_head(Some(body_len as u64), connection, wbuf);
+    if let Some(written) = wbuf.get_mut(start..) {
+        written.rotate_left(body_len);
+    }
+    if !ok || head_only {
+        wbuf.truncate(wbuf.len() - body_len);
+    }
 }
 
 /// What [`io_step`] did.
@@ -718,22 +933,6 @@ pub(crate) async fn io_step<S: AsyncRead + AsyncWrite + Unpin>(
     .await
 }
 
-/// Whether `buf` starts with a complete request head (a blank line ends it: CRLF CRLF, or the
-/// bare-LF forms a lenient parser accepts), i.e. the next request can be answered without
-/// waiting for the peer. Searches only up to the first blank line.
-pub(crate) fn has_complete_head(buf: &[u8]) -> bool {
-    let mut prev_lf = false;
-    for (i, &b) in buf.iter().enumerate() {
-        match b {
-            b'\n' if prev_lf => return true,
-            b'\n' => prev_lf = true,
-            b'\r' if prev_lf && buf.get(i + 1) == Some(&b'\n') => return true,
-            _ => prev_lf = false,
-        }
-    }
-    false
-}
-
 /// Awaits `fut` (a hub operation, a file read); if it cannot complete at once, the responses
 /// held back for pipelining are written first, so no wait delays them. A failed write is
 /// left for the next flush to report (it fails the same way).
@@ -760,15 +959,16 @@ pub(crate) async fn flush_unless_ready<S: AsyncWrite + Unpin, F: std::future::Fu
     fut.await
 }
 
-fn expects_continue(req: &Request) -> bool {
-    req.header("expect")
+fn expects_continue(req: &Head) -> bool {
+    req.first_header("expect")
         .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"100-continue"))
 }
 
 /// pushwire-http's limits from the server's configuration.
 fn head_limits(cfg: &crate::config::Config) -> HeadLimits {
+    // `Head` keeps 32-bit positions: a head is at most 4 GiB whatever the configuration.
     HeadLimits::default()
-        .with_max_head_bytes(cfg.max_head_bytes)
+        .with_max_head_bytes(cfg.max_head_bytes.min(u32::MAX as usize))
         .with_max_headers(cfg.max_headers)
         .with_max_body(cfg.max_body as u64)
         .with_head_timeout(cfg.head_timeout)
@@ -811,6 +1011,36 @@ mod tests {
             static_root: None,
             shutdown: rx,
         })
+    }
+
+    #[test]
+    fn json_replies_are_written_head_first_after_what_is_held() {
+        let body = |out: &mut BytesMut| out.extend_from_slice(br#"{"a":1}"#);
+        let mut wbuf = BytesMut::from(&b"HELD"[..]);
+        put_json(&mut wbuf, &Reply::json(Bytes::new()), None, false, body);
+        assert_eq!(
+            &wbuf[..],
+            &b"HELDHTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: 7\r\n\r\n{\"a\":1}"[..]
+        );
+        // HEAD: the same head (length included), no body.
+        let mut head = BytesMut::new();
+        put_json(
+            &mut head,
+            &Reply::json(Bytes::new()),
+            Some("close"),
+            true,
+            body,
+        );
+        assert_eq!(
+            &head[..],
+            &b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: 7\r\n\r\n"[..]
+        );
+        // A field that would inject: a bodiless 500, and the body is gone too.
+        let bad = Reply::json(Bytes::new()).header("X", "a\r\nb");
+        let mut out = BytesMut::from(&b"HELD"[..]);
+        put_json(&mut out, &bad, None, false, body);
+        assert!(out.starts_with(b"HELDHTTP/1.1 500 "));
+        assert!(out.ends_with(b"\r\n\r\n"));
     }
 
     /// Bytes a connection's future may take: 1,672 in a debug build on 2026-11-25, after the

@@ -353,6 +353,21 @@ pub trait Hub: Send + Sync + 'static {
         deadline: Instant,
     ) -> HubFuture<'a, Batch>;
 
+    /// Like [`Hub::wait`], for a caller that keeps the time itself: it stops polling the
+    /// future at `deadline` (and reads what is there), so the hub may skip its own timer.
+    /// The default is [`Hub::wait`]. The memory hub arms no timer here: with a long poll per
+    /// connection, one timer registration and removal per answer was avoidable work, as the
+    /// connection already has a timer running.
+    fn wait_untimed<'a>(
+        &'a self,
+        topic: &'a str,
+        since: Cursor,
+        max: usize,
+        deadline: Instant,
+    ) -> HubFuture<'a, Batch> {
+        self.wait(topic, since, max, deadline)
+    }
+
     /// Replay after `since` (none for `Cursor::Now`) then every new message, with no gap and
     /// no duplicate between the two.
     fn subscribe<'a>(
@@ -396,6 +411,19 @@ struct TopicState {
 }
 
 impl TopicState {
+    /// Whether [`TopicState::read_after`] would answer at once: a message after `since` (and
+    /// `max` above 0), or a cursor it cannot honour (`missed`).
+    fn has_after(&self, since: Cursor, max: usize) -> bool {
+        let first = self.log.front().map_or(self.last + 1, |m| m.seq);
+        let plan = since.plan(&Retained {
+            epoch: self.epoch,
+            first,
+            head: self.last,
+        });
+        // The log holds `first..=last`, so `read_after` delivers something iff `after < last`.
+        plan.missed || (max > 0 && plan.after < self.last && !self.log.is_empty())
+    }
+
     /// The rules of `DESIGN.md`, decided by pushwire-poll's [`Cursor::plan`].
     fn read_after(&self, since: Cursor, max: usize) -> Batch {
         let first = self.log.front().map_or(self.last + 1, |m| m.seq);
@@ -505,12 +533,13 @@ impl MemoryHub {
         Ok(st.read_after(since, max))
     }
 
+    /// Waits for a message after `since`; at `deadline` (if any) answers what is there.
     async fn wait_impl(
         &self,
         topic: &str,
         since: Cursor,
         max: usize,
-        deadline: Instant,
+        deadline: Option<Instant>,
     ) -> Result<Batch, HubError> {
         let t = self.topic(topic)?;
         // Pin "now" once, so a message published while we wait is not mistaken for history.
@@ -529,10 +558,18 @@ impl MemoryHub {
             let notified = t.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let batch = lock(&t.state).read_after(since, max);
-            if !batch.messages.is_empty() || batch.missed {
-                return Ok(batch);
+            {
+                // Only a look: the batch (a vector and a `next` string) is built once there
+                // is something to answer.
+                let st = lock(&t.state);
+                if st.has_after(since, max) {
+                    return Ok(st.read_after(since, max));
+                }
             }
+            let Some(deadline) = deadline else {
+                notified.await;
+                continue;
+            };
             let sleep = tokio::time::sleep_until(deadline.into());
             tokio::select! {
                 _ = notified => {}
@@ -591,7 +628,17 @@ impl Hub for MemoryHub {
         max: usize,
         deadline: Instant,
     ) -> HubFuture<'a, Batch> {
-        Box::pin(self.wait_impl(topic, since, max, deadline))
+        Box::pin(self.wait_impl(topic, since, max, Some(deadline)))
+    }
+
+    fn wait_untimed<'a>(
+        &'a self,
+        topic: &'a str,
+        since: Cursor,
+        max: usize,
+        _deadline: Instant,
+    ) -> HubFuture<'a, Batch> {
+        Box::pin(self.wait_impl(topic, since, max, None))
     }
 
     fn subscribe<'a>(
@@ -738,6 +785,63 @@ mod tests {
         hub.publish("t", b("x").into()).await.unwrap();
         let r = w.await.unwrap();
         assert_eq!(r.messages.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn untimed_wait_returns_on_publish_and_only_looks_until_then() {
+        let hub = Arc::new(MemoryHub::new(100, 10));
+        let far = Instant::now() + Duration::from_secs(3600);
+        let h2 = hub.clone();
+        let w = tokio::spawn(async move { h2.wait_untimed("t", Cursor::Now, 10, far).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!w.is_finished());
+        hub.publish("t", b("x").into()).await.unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(10), w)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.messages.len(), 1);
+        // The caller keeps the time: a past deadline is not the hub's to act on.
+        let past = Instant::now();
+        let pending = hub.wait_untimed("t", Cursor::Now, 10, past);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), pending)
+                .await
+                .is_err()
+        );
+    }
+
+    /// `has_after` is the cheap look the wait takes before building a batch: it must say
+    /// "answer now" exactly when `read_after` has something to answer.
+    #[tokio::test]
+    async fn has_after_agrees_with_read_after() {
+        let hub = MemoryHub::new(3, 10);
+        let epoch = hub.read("t", Cursor::Now, 10).await.unwrap().next;
+        let epoch = epoch.trim_end_matches("-0").to_string();
+        for published in 0..6u64 {
+            let mut cursors = vec![Cursor::Now, Cursor::Oldest];
+            cursors.extend((0..8).map(|n| Cursor::parse(Some(&format!("{epoch}-{n}"))).unwrap()));
+            cursors.push(Cursor::parse(Some("zz-1")).unwrap());
+            check_has_after(&hub, &cursors, published);
+            hub.publish("t", b("m").into()).await.unwrap();
+        }
+    }
+
+    fn check_has_after(hub: &MemoryHub, cursors: &[Cursor], published: u64) {
+        let t = hub.topic("t").unwrap();
+        let st = lock(&t.state);
+        for &c in cursors {
+            for max in [0, 1, 10] {
+                let b = st.read_after(c, max);
+                let want = !b.messages.is_empty() || b.missed;
+                assert_eq!(
+                    st.has_after(c, max),
+                    want,
+                    "{c:?} max {max} after {published}"
+                );
+            }
+        }
     }
 
     #[tokio::test]

@@ -2,38 +2,30 @@
 //! one encoder for the whole workspace); only the `/healthz` document is the server's own,
 //! written with poll's RFC 8259 string escaper.
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use pushwire_poll::json as pj;
 
 use crate::cursor::Id;
 use crate::hub::{Batch, HubHealth, Kind};
 use crate::listener::Stats;
 
-/// The encoder writes only ASCII and the UTF-8 of `&str` inputs, so this never allocates
-/// anew nor replaces anything; the lossy path keeps the function total.
-fn into_string(b: BytesMut) -> String {
-    match String::from_utf8(Vec::from(b)) {
-        Ok(s) => s,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    }
-}
-
 /// Appends `s` as a JSON string literal (pushwire-poll's escaper).
 fn string(s: &str, out: &mut BytesMut) {
     pj::write_string(s, out);
 }
 
-/// `{"messages":[{"id":..,"data":..}],"next":..,"missed":..}`; binary payloads (the
-/// [`Kind`] decides, not the bytes) as base64 with `"encoding":"base64"`.
-pub fn batch(b: &Batch) -> String {
+/// Appends `{"messages":[{"id":..,"data":..}],"next":..,"missed":..}`; binary payloads
+/// (the [`Kind`] decides, not the bytes) as base64 with `"encoding":"base64"`. Written
+/// straight into the connection's write buffer (see `Conn::send_json`).
+pub fn batch_into(b: &Batch, out: &mut BytesMut) {
     let payload: usize = b.messages.iter().map(|m| m.data.len()).sum();
-    let mut out = BytesMut::with_capacity(64 + payload + b.messages.len() * 48);
+    out.reserve(64 + payload + b.messages.len() * 48);
     let items = b
         .messages
         .iter()
         .map(|m| (m.position(), &m.data[..], m.kind == Kind::Binary));
     match Id::parse(&b.next) {
-        Ok(next) => pj::encode_batch_parts(items, &next, b.missed, &mut out),
+        Ok(next) => pj::encode_batch_parts(items, &next, b.missed, out),
         Err(_) => {
             // Every hub writes `next` as an `EPOCH-SEQ` id; should one not, the body still
             // carries it verbatim (escaped) rather than failing the request.
@@ -42,10 +34,10 @@ pub fn batch(b: &Batch) -> String {
                 if i > 0 {
                     out.extend_from_slice(b",");
                 }
-                pj::encode_message_parts(&id, data, binary, &mut out);
+                pj::encode_message_parts(&id, data, binary, out);
             }
             out.extend_from_slice(b"],\"next\":");
-            string(&b.next, &mut out);
+            string(&b.next, out);
             out.extend_from_slice(if b.missed {
                 b",\"missed\":true}"
             } else {
@@ -53,42 +45,102 @@ pub fn batch(b: &Batch) -> String {
             });
         }
     }
-    into_string(out)
 }
 
-/// `{"id":"E-N"}`.
-pub fn published(id: &str) -> String {
-    let mut out = BytesMut::with_capacity(id.len() + 10);
-    match Id::parse(id) {
-        Ok(id) => pj::encode_published(&id, &mut out),
-        Err(_) => {
-            out.extend_from_slice(b"{\"id\":");
-            string(id, &mut out);
-            out.extend_from_slice(b"}");
-        }
-    }
-    into_string(out)
-}
-
-/// The `/healthz` document, written straight into one buffer (it is the benchmark's GET: the
-/// `format!` it was built with cost a tenth of a keep-alive request's instructions).
-pub fn health(h: &HubHealth, s: &Stats) -> Bytes {
+/// Appends the `/healthz` document. It is the benchmark's GET: the `format!` it was first
+/// built with cost a tenth of a keep-alive request's instructions, and a body buffer of its
+/// own (allocated, frozen, copied into the write buffer) most of what was left.
+pub fn health_into(h: &HubHealth, s: &Stats, out: &mut BytesMut) {
     use crate::wire::put_decimal;
-    use std::sync::atomic::Ordering::Relaxed;
-    let mut out = BytesMut::with_capacity(256);
+    out.reserve(256);
     out.extend_from_slice(b"{\"hub\":");
-    string(h.kind, &mut out);
+    string(h.kind, out);
     if let Some(state) = h.backend {
         out.extend_from_slice(b",\"redis\":");
-        string(state, &mut out);
+        string(state, out);
     }
+    let fields = health_fields(h, s);
+    for (key, n) in fields {
+        out.extend_from_slice(key);
+        put_decimal(n, out);
+    }
+    out.extend_from_slice(b"}");
+}
+
+/// The `/healthz` document written into `out` (a stack buffer): its length, or `None` when it
+/// does not fit or a string would need escaping (then [`health_into`] writes it). Knowing the
+/// length before anything goes into the write buffer lets the head go first, with no body
+/// buffer and no reordering.
+pub fn health_in(h: &HubHealth, s: &Stats, out: &mut [u8]) -> Option<usize> {
+    let mut w = SliceWriter { out, len: 0 };
+    w.put(b"{\"hub\":")?;
+    w.plain_string(h.kind)?;
+    if let Some(state) = h.backend {
+        w.put(b",\"redis\":")?;
+        w.plain_string(state)?;
+    }
+    for (key, n) in health_fields(h, s) {
+        w.put(key)?;
+        let mut tmp = [0u8; 20];
+        w.put(decimal(n, &mut tmp))?;
+    }
+    w.put(b"}")?;
+    Some(w.len)
+}
+
+/// Appends to a fixed slice; `None` once it is full.
+struct SliceWriter<'a> {
+    out: &'a mut [u8],
+    len: usize,
+}
+
+impl SliceWriter<'_> {
+    fn put(&mut self, b: &[u8]) -> Option<()> {
+        let end = self.len.checked_add(b.len())?;
+        self.out.get_mut(self.len..end)?.copy_from_slice(b);
+        self.len = end;
+        Some(())
+    }
+
+    /// A string literal with nothing to escape (printable ASCII, no `"` or `\`); `None`
+    /// otherwise.
+    fn plain_string(&mut self, s: &str) -> Option<()> {
+        let plain = s
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+        if !plain {
+            return None;
+        }
+        self.put(b"\"")?;
+        self.put(s.as_bytes())?;
+        self.put(b"\"")
+    }
+}
+
+/// `n` in decimal, in the tail of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+/// The counters of the `/healthz` document, each with the JSON that precedes it.
+fn health_fields(h: &HubHealth, s: &Stats) -> [(&'static [u8], u64); 10] {
+    use std::sync::atomic::Ordering::Relaxed;
     let total = s.total.load(Relaxed);
     let (ws, sse, lp) = (
         s.websocket.load(Relaxed),
         s.sse.load(Relaxed),
         s.long_poll.load(Relaxed),
     );
-    let fields: [(&[u8], u64); 10] = [
+    [
         (b",\"connections\":{\"total\":", total as u64),
         (b",\"http\":", total.saturating_sub(ws + sse + lp) as u64),
         (b",\"websocket\":", ws as u64),
@@ -99,13 +151,7 @@ pub fn health(h: &HubHealth, s: &Stats) -> Bytes {
         (b",\"subscribers\":", h.subscribers as u64),
         (b",\"slow_disconnects\":", h.slow_disconnects),
         (b",\"published\":", h.published),
-    ];
-    for (key, n) in fields {
-        out.extend_from_slice(key);
-        put_decimal(n, &mut out);
-    }
-    out.extend_from_slice(b"}");
-    out.freeze()
+    ]
 }
 
 #[cfg(test)]
@@ -114,6 +160,34 @@ mod tests {
     use crate::hub::Message;
     use bytes::Bytes;
     use std::sync::Arc;
+
+    fn into_string(b: BytesMut) -> String {
+        String::from_utf8(b.to_vec()).unwrap()
+    }
+
+    fn batch(b: &Batch) -> String {
+        let mut out = BytesMut::from(&b"held"[..]);
+        batch_into(b, &mut out);
+        assert_eq!(&out[..4], b"held", "appends");
+        into_string(out.split_off(4))
+    }
+
+    /// Both ways of writing the document, which must agree.
+    fn health(h: &HubHealth, s: &Stats) -> BytesMut {
+        let mut out = BytesMut::new();
+        health_into(h, s, &mut out);
+        let mut stack = [0u8; 512];
+        let n = health_in(h, s, &mut stack).unwrap();
+        assert_eq!(&stack[..n], &out[..]);
+        // Too small a buffer, or a string to escape: no answer (the caller falls back).
+        assert_eq!(health_in(h, s, &mut stack[..n - 1]), None);
+        let odd = HubHealth {
+            kind: "a\"b",
+            ..h.clone()
+        };
+        assert_eq!(health_in(&odd, s, &mut stack), None);
+        out
+    }
 
     #[test]
     fn rfc8259_s7_escapes() {
@@ -138,7 +212,6 @@ mod tests {
             batch(&b),
             r#"{"messages":[{"id":"e-1","data":"aGk=","encoding":"base64"}],"next":"e-1","missed":true}"#
         );
-        assert_eq!(published("e-1"), r#"{"id":"e-1"}"#);
     }
 
     #[test]

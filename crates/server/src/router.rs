@@ -5,7 +5,7 @@
 //! with its own status without any transport knowing.
 
 use crate::config::Config;
-use crate::wire::Request;
+use crate::wire::{HeadView, Request};
 
 /// The endpoints of the product contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,13 @@ impl Route {
 
     /// Whether `method` is one of [`Route::allow`].
     pub fn allows(self, method: &str) -> bool {
-        self.allow().split(", ").any(|m| m == method)
+        match self {
+            Route::Index | Route::Health | Route::Other => matches!(method, "GET" | "HEAD"),
+            Route::Publish => matches!(method, "POST" | "OPTIONS"),
+            Route::Poll => matches!(method, "GET" | "HEAD" | "OPTIONS"),
+            Route::LongPoll | Route::Events => matches!(method, "GET" | "OPTIONS"),
+            Route::Ws | Route::Echo => method == "GET",
+        }
     }
 
     /// Whether cross-origin access rules apply (API endpoints; not pages or health).
@@ -96,6 +102,16 @@ pub fn check_access(
     cfg: &Config,
     scheme: &str,
 ) -> Result<Access, u16> {
+    check_access_of(req, route, cfg, scheme)
+}
+
+/// [`check_access`] for either form of the request (the connection's borrowed head too).
+pub(crate) fn check_access_of(
+    req: &impl HeadView,
+    route: Route,
+    cfg: &Config,
+    scheme: &str,
+) -> Result<Access, u16> {
     if !route.is_api() {
         return Ok(Access::default());
     }
@@ -103,7 +119,7 @@ pub fn check_access(
     #[cfg(feature = "auth")]
     if let Some(v) = &cfg.auth {
         // A CORS preflight carries no credentials; the request it announces will.
-        if req.method != "OPTIONS" {
+        if req.method_str() != "OPTIONS" {
             return check_token(req, route, v, access);
         }
     }
@@ -113,38 +129,37 @@ pub fn check_access(
 /// The token rules: a valid token, and claims covering the topic (`/echo`: any valid token).
 #[cfg(feature = "auth")]
 fn check_token(
-    req: &Request,
+    req: &impl HeadView,
     route: Route,
     v: &crate::auth::Verifier,
     mut access: Access,
 ) -> Result<Access, u16> {
-    let token = crate::auth::token_of(req).ok_or(401u16)?;
+    let token = req.token().ok_or(401u16)?;
     let now = crate::auth::unix_now();
     let grant = v.verify(&token, now.as_secs()).map_err(|e| e.status())?;
-    let topic = req
-        .query_param("topic")
-        .unwrap_or_else(|| "default".to_string());
+    let topic = req.param("topic");
+    let topic: &str = topic.as_deref().unwrap_or("default");
     let allowed = match route {
-        Route::Publish => grant.may_publish(&topic),
-        Route::Poll | Route::LongPoll | Route::Events | Route::Ws => grant.may_subscribe(&topic),
+        Route::Publish => grant.may_publish(topic),
+        Route::Poll | Route::LongPoll | Route::Events | Route::Ws => grant.may_subscribe(topic),
         _ => true,
     };
     if !allowed {
         return Err(403);
     }
-    access.publish_denied = route == Route::Ws && !grant.may_publish(&topic);
+    access.publish_denied = route == Route::Ws && !grant.may_publish(topic);
     let left = std::time::Duration::from_secs(grant.exp).saturating_sub(now);
     access.expires_at = Some(std::time::Instant::now() + left);
     Ok(access)
 }
 
 /// The origin rule: own origin, no origin, or one of `allow_origins`.
-fn check_origin(req: &Request, cfg: &Config, scheme: &str) -> Result<Access, u16> {
-    let Some(origin) = req.header("origin") else {
+fn check_origin(req: &impl HeadView, cfg: &Config, scheme: &str) -> Result<Access, u16> {
+    let Some(origin) = req.first_header("origin") else {
         return Ok(Access::default());
     };
     let origin = std::str::from_utf8(origin).map_err(|_| 403u16)?.trim();
-    let host = req.header_str("host").unwrap_or("").trim();
+    let host = req.first_header_str("host").unwrap_or("").trim();
     let prefix = scheme.len() + 3; // "scheme://"
     let own = !host.is_empty()
         && origin.len() == prefix + host.len()

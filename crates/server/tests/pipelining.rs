@@ -290,3 +290,51 @@ async fn deep_pipeline_answers_every_request_in_order_and_then_waits() {
     assert_eq!(n, 0, "nothing after the last response");
     srv.stop().await;
 }
+
+/// Every plain route pipelined in one burst, sent in two writes split at every byte
+/// boundary: the connection's borrowed head parse, its look-ahead for the next complete head
+/// and the body framing must give the same answers, in order, however TCP splits them.
+#[tokio::test]
+async fn rfc9112_s9_3_2_plain_routes_pipelined_split_at_every_byte() {
+    let srv = Srv::start().await;
+    let mut burst = Vec::new();
+    burst.extend_from_slice(GET_HEALTH);
+    burst.extend_from_slice(
+        b"POST /publish?topic=mix HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+    );
+    burst.extend_from_slice(b"GET /poll?topic=mix&since=0 HTTP/1.1\r\nHost: x\r\n\r\n");
+    burst.extend_from_slice(
+        b"GET /long-poll?topic=mix&since=0&timeout=5000 HTTP/1.1\r\nHOST: x\r\n\r\n",
+    );
+    burst.extend_from_slice(b"GET /poll?topic=a%2Fb HTTP/1.1\r\nHost: x\r\n\r\n");
+    burst.extend_from_slice(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    for split in 0..=burst.len() {
+        let mut s = TcpStream::connect(srv.addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        s.write_all(&burst[..split]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        s.write_all(&burst[split..]).await.unwrap();
+        let mut buf = Vec::new();
+        assert_health(&read_response(&mut s, &mut buf).await);
+        let published = read_response(&mut s, &mut buf).await;
+        assert_eq!(published.status, 200, "split {split}");
+        let id = String::from_utf8(published.body).unwrap();
+        assert!(id.starts_with("{\"id\":\""), "{id}");
+        for _ in 0..2 {
+            let batch = read_response(&mut s, &mut buf).await;
+            assert_eq!(batch.status, 200, "split {split}");
+            let body = String::from_utf8(batch.body).unwrap();
+            assert!(body.starts_with("{\"messages\":[{\"id\":"), "{body}");
+            assert!(body.contains("\"data\":\"abc\""), "{body}");
+        }
+        assert_eq!(read_response(&mut s, &mut buf).await.status, 400);
+        let last = read_response(&mut s, &mut buf).await;
+        assert_health(&last);
+        assert_eq!(last.header("connection"), Some("close"));
+        let mut rest = Vec::new();
+        let n = tokio::time::timeout(GUARD, s.read_to_end(&mut rest)).await;
+        assert!(matches!(n, Ok(Ok(0))), "closed after the last answer");
+        assert!(buf.is_empty());
+    }
+    srv.stop().await;
+}
