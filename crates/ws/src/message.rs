@@ -268,9 +268,10 @@ pub struct MessageAssembler {
     utf8: Utf8Validator,
     /// Bytes of the frame in progress already fed to the validator.
     validated: usize,
-    /// permessage-deflate's receiving side, once negotiated.
+    /// permessage-deflate's receiving side, once negotiated. Boxed: most connections never
+    /// negotiate it, and this keeps their assembler (part of every idle connection) small.
     #[cfg(feature = "deflate")]
-    inflater: Option<crate::deflate::Inflater>,
+    inflater: Option<Box<crate::deflate::Inflater>>,
     /// The message in progress is compressed (its first frame had RSV1).
     #[cfg(feature = "deflate")]
     compressed: bool,
@@ -295,7 +296,7 @@ impl MessageAssembler {
     /// Accepts compressed messages (RSV1 on their first frame) from now on.
     #[cfg(feature = "deflate")]
     pub(crate) fn set_inflater(&mut self, inflater: crate::deflate::Inflater) {
-        self.inflater = Some(inflater);
+        self.inflater = Some(Box::new(inflater));
     }
 
     /// Is this data frame part of a compressed message? RFC 7692 §6.1: RSV1 on the first

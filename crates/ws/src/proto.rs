@@ -1,6 +1,7 @@
 //! The sans-IO connection: frames in, messages out; messages in, frames out; the close
 //! handshake and the keep-alive timers, with time passed in.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -59,55 +60,85 @@ pub enum State {
 #[derive(Debug)]
 pub struct Protocol {
     role: Role,
-    cfg: Config,
+    state: State,
+    /// A keep-alive ping waits for `poll_transmit`.
+    pending_ping: bool,
+    /// The close handshake started (ours or the peer's close, or a failure).
+    closing_started: bool,
+    /// Bytes arrived since the last `handle_timeout` (the peer is alive).
+    activity: bool,
     decoder: FrameDecoder,
     assembler: MessageAssembler,
-    state: State,
-    error: Option<Error>,
-    /// The peer's close frame, once received.
-    peer_close: Option<Option<CloseFrame>>,
-    /// Control frames waiting for `poll_transmit`.
+    /// The pong answering the latest ping, waiting for `poll_transmit`.
     pending_pong: Option<Bytes>,
-    pending_ping: bool,
-    pending_close: Option<Option<CloseFrame>>,
-    /// Close timer: armed at the first `handle_timeout` after the closing handshake started.
-    close_deadline: Option<Instant>,
-    closing_started: bool,
     /// Keep-alive: when to ping if the peer stays silent, and when to give up on it.
     next_ping: Option<Instant>,
     pong_deadline: Option<Instant>,
-    /// Bytes arrived since the last `handle_timeout` (the peer is alive).
-    activity: bool,
     /// `src.len()` when `receive` last returned, to notice new bytes.
     seen_len: usize,
-    /// permessage-deflate, once negotiated: the parameters and our compressor side.
+    /// Limits and timers; shared by every connection made with the same `Arc`
+    /// ([`Protocol::with_config`]).
+    cfg: Arc<Config>,
+    /// What only the end of a connection needs (the close handshake, the error), allocated
+    /// when it starts: an open connection, idle or busy, carries one pointer for it.
+    end: Option<Box<Ending>>,
+    /// permessage-deflate, once negotiated: the parameters and our compressor side. Boxed
+    /// for the same reason.
     #[cfg(feature = "deflate")]
-    deflate: Option<(crate::deflate::DeflateParams, crate::deflate::Deflater)>,
+    deflate: Option<Box<(crate::deflate::DeflateParams, crate::deflate::Deflater)>>,
+}
+
+/// The state of a connection's end, boxed in `Protocol::end`.
+#[derive(Debug, Default)]
+struct Ending {
+    error: Option<Error>,
+    /// The peer's close frame, once received.
+    peer_close: Option<Option<CloseFrame>>,
+    /// Our close frame (an answer or an error report) waiting for `poll_transmit`.
+    pending_close: Option<Option<CloseFrame>>,
+    /// Close timer: armed at the first `handle_timeout` after the closing handshake started.
+    close_deadline: Option<Instant>,
 }
 
 impl Protocol {
     /// A connection in `role` with `cfg`'s limits and timers.
     pub fn new(role: Role, cfg: &Config) -> Protocol {
+        Protocol::with_config(role, Arc::new(cfg.clone()))
+    }
+
+    /// Like [`Protocol::new`], sharing `cfg` instead of copying it: a server that makes all its
+    /// connections from one `Arc<Config>` keeps one copy of it instead of one per connection.
+    pub fn with_config(role: Role, cfg: Arc<Config>) -> Protocol {
         Protocol {
             role,
-            cfg: cfg.clone(),
-            decoder: FrameDecoder::new(role, cfg),
-            assembler: MessageAssembler::new(cfg.max_message),
             state: State::Open,
-            error: None,
-            peer_close: None,
-            pending_pong: None,
             pending_ping: false,
-            pending_close: None,
-            close_deadline: None,
             closing_started: false,
+            activity: false,
+            decoder: FrameDecoder::new(role, &cfg),
+            assembler: MessageAssembler::new(cfg.max_message),
+            pending_pong: None,
             next_ping: None,
             pong_deadline: None,
-            activity: false,
             seen_len: 0,
+            cfg,
+            end: None,
             #[cfg(feature = "deflate")]
             deflate: None,
         }
+    }
+
+    /// The end state, allocated on first use.
+    fn end(&mut self) -> &mut Ending {
+        self.end.get_or_insert_with(Box::default)
+    }
+
+    /// The error to report again once failed.
+    fn stored_error(&self, fallback: Error) -> Error {
+        self.end
+            .as_ref()
+            .and_then(|e| e.error.clone())
+            .unwrap_or(fallback)
     }
 
     /// Turns permessage-deflate on with the parameters the handshake agreed on
@@ -122,13 +153,13 @@ impl Protocol {
         self.assembler
             .set_inflater(crate::deflate::Inflater::new(&params, self.role));
         let deflater = crate::deflate::Deflater::new(&params, self.role, &self.cfg.deflate);
-        self.deflate = Some((params, deflater));
+        self.deflate = Some(Box::new((params, deflater)));
     }
 
     /// The negotiated permessage-deflate parameters, if any.
     #[cfg(feature = "deflate")]
     pub fn deflate(&self) -> Option<&crate::deflate::DeflateParams> {
-        self.deflate.as_ref().map(|(p, _)| p)
+        self.deflate.as_deref().map(|(p, _)| p)
     }
 
     /// Can this connection be sent a compressed [`SharedFrame`]
@@ -136,7 +167,7 @@ impl Protocol {
     /// negotiation agreed on `server_no_context_takeover` and left its window at 15 bits.
     pub fn accepts_compressed_shared(&self) -> bool {
         #[cfg(feature = "deflate")]
-        if let Some((p, _)) = &self.deflate {
+        if let Some((p, _)) = self.deflate.as_deref() {
             return self.role == Role::Server
                 && p.server_no_context_takeover
                 && p.server_max_window_bits == 15;
@@ -161,12 +192,12 @@ impl Protocol {
 
     /// The error that failed the connection, if it failed.
     pub fn error(&self) -> Option<&Error> {
-        self.error.as_ref()
+        self.end.as_ref()?.error.as_ref()
     }
 
     /// The peer's close frame, once received: `Some(None)` for a close without a code.
     pub fn peer_close(&self) -> Option<&Option<CloseFrame>> {
-        self.peer_close.as_ref()
+        self.end.as_ref()?.peer_close.as_ref()
     }
 
     /// Is the connection over (closed or failed), so that the transport should be closed
@@ -205,9 +236,7 @@ impl Protocol {
     fn receive_inner(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
         loop {
             match self.state {
-                State::Failed => {
-                    return Err(self.error.clone().unwrap_or(Error::Internal));
-                }
+                State::Failed => return Err(self.stored_error(Error::Internal)),
                 State::Closed => {
                     // RFC 6455 §5.5.1: nothing may follow a close frame; discard it.
                     src.clear();
@@ -236,7 +265,7 @@ impl Protocol {
                     if self.state == State::Open {
                         // §5.5.1: "the endpoint MUST send a Close frame in response ...
                         // typically echoing the status code it received".
-                        self.pending_close = Some(close.as_ref().map(|c| CloseFrame {
+                        self.end().pending_close = Some(close.as_ref().map(|c| CloseFrame {
                             code: c.code,
                             reason: Utf8Bytes::default(),
                         }));
@@ -244,7 +273,7 @@ impl Protocol {
                     }
                     self.state = State::Closed;
                     self.closing_started = true;
-                    self.peer_close = Some(close.clone());
+                    self.end().peer_close = Some(close.clone());
                     return Ok(Some(Message::Close(close)));
                 }
                 OpCode::Ping => {
@@ -276,7 +305,7 @@ impl Protocol {
         if matches!(self.state, State::Open)
             && let Some(code) = e.close_code()
         {
-            self.pending_close = Some(Some(CloseFrame {
+            self.end().pending_close = Some(Some(CloseFrame {
                 code,
                 reason: Utf8Bytes::default(),
             }));
@@ -285,7 +314,7 @@ impl Protocol {
         self.pending_ping = false;
         self.state = State::Failed;
         self.closing_started = true;
-        self.error = Some(e.clone());
+        self.end().error = Some(e.clone());
         e
     }
 
@@ -293,14 +322,16 @@ impl Protocol {
     /// close frame for `e` is queued as for a decode error.
     pub fn abort(&mut self, e: Error) -> Error {
         if self.state == State::Failed {
-            return self.error.clone().unwrap_or(e);
+            return self.stored_error(e);
         }
         self.fail(e)
     }
 
     /// Is anything queued for [`Protocol::poll_transmit`]?
     pub fn wants_transmit(&self) -> bool {
-        self.pending_pong.is_some() || self.pending_ping || self.pending_close.is_some()
+        self.pending_pong.is_some()
+            || self.pending_ping
+            || self.end.as_ref().is_some_and(|e| e.pending_close.is_some())
     }
 
     /// Appends the queued control frames (pong, keep-alive ping, close) to `dst`; returns
@@ -315,7 +346,7 @@ impl Protocol {
             self.encode(OpCode::Ping, b"", dst);
             wrote = true;
         }
-        if let Some(close) = self.pending_close.take() {
+        if let Some(close) = self.end.as_mut().and_then(|e| e.pending_close.take()) {
             let mut payload = BytesMut::new();
             // Codes queued here come from `close_code()` or the peer's valid frame.
             if crate::close::encode_close_payload(close.as_ref(), &mut payload).is_ok() {
@@ -353,7 +384,7 @@ impl Protocol {
         }
         let mut header = self.header(op);
         #[cfg(feature = "deflate")]
-        let payload = match &mut self.deflate {
+        let payload = match self.deflate.as_deref_mut() {
             Some((_, d)) if matches!(op, OpCode::Text | OpCode::Binary) => {
                 match d.compress(&payload) {
                     Err(e) => return Err(self.fail(e)),
@@ -374,7 +405,7 @@ impl Protocol {
     fn check_can_send(&self) -> Result<(), Error> {
         match self.state {
             State::Open => Ok(()),
-            State::Failed => Err(self.error.clone().unwrap_or(Error::Internal)),
+            State::Failed => Err(self.stored_error(Error::Internal)),
             State::CloseSent | State::Closed => Err(UsageError::AlreadyClosed.into()),
         }
     }
@@ -428,7 +459,8 @@ impl Protocol {
 
     /// The next instant at which [`Protocol::handle_timeout`] has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.close_deadline, self.next_ping, self.pong_deadline]
+        let close_deadline = self.end.as_ref().and_then(|e| e.close_deadline);
+        [close_deadline, self.next_ping, self.pong_deadline]
             .into_iter()
             .flatten()
             .min()
@@ -441,7 +473,9 @@ impl Protocol {
         if self.is_terminated() {
             // The handshake is over (or failed, and that error was returned): waiting for
             // the transport to close is the shell's business, bounded by `close_timeout`.
-            self.close_deadline = None;
+            if let Some(e) = self.end.as_mut() {
+                e.close_deadline = None;
+            }
             self.next_ping = None;
             self.pong_deadline = None;
             return Ok(());
@@ -449,15 +483,17 @@ impl Protocol {
         if self.closing_started {
             self.next_ping = None;
             self.pong_deadline = None;
+            let timeout = self.cfg.close_timeout;
             let deadline = *self
+                .end()
                 .close_deadline
-                .get_or_insert_with(|| now + self.cfg.close_timeout);
+                .get_or_insert_with(|| now + timeout);
             if now >= deadline {
                 if self.state != State::Failed {
                     self.state = State::Failed;
-                    self.error = Some(Error::CloseTimeout);
+                    self.end().error = Some(Error::CloseTimeout);
                 }
-                return Err(self.error.clone().unwrap_or(Error::CloseTimeout));
+                return Err(self.stored_error(Error::CloseTimeout));
             }
             return Ok(());
         }

@@ -160,7 +160,8 @@ struct Shared<S> {
     proto: Mutex<Protocol>,
     out: tokio::sync::Mutex<Out<S>>,
     role: Role,
-    cfg: Config,
+    /// The same allocation as the protocol's (one copy per connection, not two).
+    cfg: Arc<Config>,
     queued: Arc<AtomicUsize>,
 }
 
@@ -360,8 +361,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     pub fn from_upgrade(io: S, leftover: BytesMut, role: Role, cfg: Config) -> WebSocket<S> {
         let (r, w) = tokio::io::split(io);
         let queued = Arc::new(AtomicUsize::new(0));
+        let cfg = Arc::new(cfg);
         let shared = Arc::new(Shared {
-            proto: Mutex::new(Protocol::new(role, &cfg)),
+            proto: Mutex::new(Protocol::with_config(role, cfg.clone())),
             out: tokio::sync::Mutex::new(Out {
                 io: w,
                 queue: WriteQueue::default(),

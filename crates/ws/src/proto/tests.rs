@@ -385,3 +385,45 @@ fn abort_queues_policy_close() {
     p.poll_transmit(&mut tx);
     assert_eq!(&tx[..], b"\x88\x02\x03\xf0");
 }
+
+/// Every open connection carries its `Protocol`, idle ones included: the close handshake's
+/// state, the error and permessage-deflate are boxed until needed and the configuration is
+/// shared, so the inline part stays small (760 bytes before; measured on x86_64).
+#[test]
+fn protocol_stays_small() {
+    let size = std::mem::size_of::<Protocol>();
+    println!("Protocol: {size} bytes");
+    assert!(size <= PROTOCOL_LIMIT, "Protocol is {size} bytes");
+}
+
+const PROTOCOL_LIMIT: usize = 256;
+
+/// Boxing the rare state keeps what it reports: the error, the peer's close, our close.
+#[test]
+fn ending_state_is_reported_after_boxing() {
+    let mut p = Protocol::new(Role::Server, &cfg());
+    assert_eq!((p.error(), p.peer_close()), (None, None));
+    assert!(!p.wants_transmit());
+    let mut rx = BytesMut::from(&client_frames(&[(0x88, b"\x03\xe8bye")])[..]);
+    assert!(matches!(p.receive(&mut rx), Ok(Some(Message::Close(_)))));
+    assert_eq!(
+        p.peer_close().cloned(),
+        Some(Some(CloseFrame {
+            code: CloseCode::NORMAL,
+            reason: Utf8Bytes::from("bye"),
+        }))
+    );
+    assert!(p.wants_transmit());
+    let mut tx = BytesMut::new();
+    assert!(p.poll_transmit(&mut tx));
+    assert_eq!(&tx[..], b"\x88\x02\x03\xe8");
+    assert!(!p.wants_transmit());
+    assert_eq!(p.error(), None);
+    // A failure is remembered and returned again.
+    let mut p = Protocol::new(Role::Server, &cfg());
+    let mut rx = BytesMut::from(&[0x81u8, 0x00][..]); // unmasked
+    let e = p.receive(&mut rx).unwrap_err();
+    assert_eq!(p.error(), Some(&e));
+    assert_eq!(p.receive(&mut rx), Err(e.clone()));
+    assert_eq!(p.abort(Error::Policy), e);
+}
