@@ -372,13 +372,21 @@ impl EventParser {
     /// ```
     #[inline]
     pub fn next_item_from(&mut self, input: &mut &[u8]) -> Result<Option<Item>, Error> {
-        if self.fed_pos >= self.fed.len() && self.lines.append_quietly(input) {
+        if self.absorb(input) {
             // The whole input joined the partial line: the 1- and 7-byte chunk case.
             *input = &[];
             return Ok(None);
         }
         let kind = self.step_from(input);
         self.item(kind)
+    }
+
+    /// Takes all of `input` if that is all [`EventParser::next_item_from`] would do with it
+    /// (nothing fed waits, no line end in it, no state to settle): the adapters' fast path
+    /// for small chunks, which then skips building and dropping a `Result`.
+    #[inline]
+    pub(crate) fn absorb(&mut self, input: &[u8]) -> bool {
+        self.fed_pos >= self.fed.len() && self.lines.append_quietly(input)
     }
 
     /// Like [`EventParser::next_item_from`], borrowing the text from the parser's buffers
@@ -508,14 +516,30 @@ impl Lines {
     /// Appends `input` to the partial line if that is all processing it would do: no line
     /// end in it, no state to settle first (BOM, a CR's LF, a line being dropped), and too
     /// short to break `max_line`. Returns whether it did.
-    #[inline]
+    #[inline(always)]
     fn append_quietly(&mut self, input: &[u8]) -> bool {
         if self.bom_pending
             | self.skip_lf
             | self.dropping_line
             | (self.line.len() + input.len() > self.short_line)
-            || find_line_end(input).is_some()
         {
+            return false;
+        }
+        if let [b] = *input {
+            // One byte: a compare and a push beat a search and a `memcpy` call.
+            if b == b'\n' || b == b'\r' {
+                return false;
+            }
+            self.line.push(b);
+            return true;
+        }
+        let has_eol = if input.len() < 16 {
+            // A short chunk (the 7-byte case): tested inline, without a loop.
+            has_line_end_short(input)
+        } else {
+            find_line_end(input).is_some()
+        };
+        if has_eol {
             return false;
         }
         self.line.extend_from_slice(input);
@@ -943,6 +967,20 @@ fn eol_in_block(block: &[u8]) -> Option<usize> {
     (m != 0).then(|| 8 + (m.trailing_zeros() / 8) as usize)
 }
 
+/// Does `hay` (meant for fewer than 16 bytes) hold a CR or LF? Two overlapping words cover
+/// 8-15 bytes, two overlapping halves 4-7 bytes: SWAR without a loop.
+#[inline(always)]
+fn has_line_end_short(hay: &[u8]) -> bool {
+    if let (Some(a), Some(b)) = (hay.first_chunk::<8>(), hay.last_chunk::<8>()) {
+        return eol_bits(u64::from_le_bytes(*a)) | eol_bits(u64::from_le_bytes(*b)) != 0;
+    }
+    if let (Some(a), Some(b)) = (hay.first_chunk::<4>(), hay.last_chunk::<4>()) {
+        let w = u64::from(u32::from_le_bytes(*a)) | (u64::from(u32::from_le_bytes(*b)) << 32);
+        return eol_bits(w) != 0;
+    }
+    hay.iter().any(|&b| b == b'\n' || b == b'\r')
+}
+
 /// The index of the first CR or LF.
 ///
 /// The first 16 bytes by SWAR on two words (event-stream lines are mostly short), then
@@ -960,10 +998,10 @@ fn find_line_end(hay: &[u8]) -> Option<usize> {
         }
         base = 16;
         for block in &mut blocks {
-            let hit = block
-                .iter()
-                .fold(false, |acc, &b| acc | (b == b'\n') | (b == b'\r'));
-            if hit {
+            let hit = block.iter().fold(0u8, |acc, &b| {
+                acc | u8::from(b == b'\n') | u8::from(b == b'\r')
+            });
+            if hit != 0 {
                 return eol_in_block(block).map(|i| base + i);
             }
             base += 16;
@@ -1029,6 +1067,17 @@ mod tests {
                 }
             }
             assert_eq!(find_line_end(&vec![b'x'; len]), None);
+            if len < 16 {
+                for pos in 0..len {
+                    for eol in [b'\r', b'\n'] {
+                        let mut v = vec![0x8d; len];
+                        v[pos] = eol;
+                        assert!(has_line_end_short(&v), "{v:?}");
+                    }
+                }
+                assert!(!has_line_end_short(&vec![0x8a; len]));
+                assert!(!has_line_end_short(&vec![0x0b; len]));
+            }
             assert_eq!(find_colon(&vec![0xba; len]), None);
         }
     }

@@ -106,31 +106,40 @@ where
             if this.done {
                 return Poll::Ready(None);
             }
-            match this.inner.as_mut().poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => {
-                    // Parsed where it lies; only what follows the first item (if any) is
-                    // copied into the parser, since the chunk cannot be kept.
-                    let mut rest = chunk.as_ref();
-                    let item = this.parser.next_item_from(&mut rest);
-                    if !rest.is_empty() {
-                        this.parser.feed(rest);
+            loop {
+                match this.inner.as_mut().poll_next(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(Ok(chunk))) => {
+                        // Parsed where it lies; only what follows the first item (if any)
+                        // is copied into the parser, since the chunk cannot be kept.
+                        let mut rest = chunk.as_ref();
+                        if this.parser.absorb(rest) {
+                            // No line end in it: it joined the partial line.
+                            continue;
+                        }
+                        let item = this.parser.next_item_from(&mut rest);
+                        if let Ok(None) = item {
+                            // All of it was processed and nothing waits: read on.
+                            continue;
+                        }
+                        if !rest.is_empty() {
+                            this.parser.feed(rest);
+                        }
+                        return Poll::Ready(item.transpose());
                     }
-                    match item {
-                        Ok(Some(item)) => return Poll::Ready(Some(Ok(item))),
-                        Ok(None) => {}
-                        Err(e) => return Poll::Ready(Some(Err(e))),
+                    Poll::Ready(Some(Err(e))) => {
+                        this.done = true;
+                        this.parser.finish();
+                        return Poll::Ready(Some(Err(Error::Io(Arc::new(std::io::Error::other(
+                            e,
+                        ))))));
                     }
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    this.done = true;
-                    this.parser.finish();
-                    return Poll::Ready(Some(Err(Error::Io(Arc::new(std::io::Error::other(e))))));
-                }
-                Poll::Ready(None) => {
-                    // Everything complete was drained above; the rest is an unfinished block.
-                    this.done = true;
-                    this.parser.finish();
+                    Poll::Ready(None) => {
+                        // Everything complete was drained; the rest is an unfinished block.
+                        this.done = true;
+                        this.parser.finish();
+                        break;
+                    }
                 }
             }
         }
