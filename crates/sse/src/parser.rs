@@ -377,16 +377,34 @@ impl EventParser {
             *input = &[];
             return Ok(None);
         }
+        self.next_item_unabsorbed(input)
+    }
+
+    /// [`EventParser::next_item_from`] once [`EventParser::absorb`] said no.
+    pub(crate) fn next_item_unabsorbed(
+        &mut self,
+        input: &mut &[u8],
+    ) -> Result<Option<Item>, Error> {
         let kind = self.step_from(input);
         self.item(kind)
     }
 
     /// Takes all of `input` if that is all [`EventParser::next_item_from`] would do with it
-    /// (nothing fed waits, no line end in it, no state to settle): the adapters' fast path
-    /// for small chunks, which then skips building and dropping a `Result`.
+    /// (nothing fed waits, no line end in it, no state to settle): the fast path for small
+    /// chunks, which skips building and dropping a `Result` (the `Stream` adapter calls it
+    /// directly).
     #[inline]
     pub(crate) fn absorb(&mut self, input: &[u8]) -> bool {
         self.fed_pos >= self.fed.len() && self.lines.append_quietly(input)
+    }
+
+    /// [`EventParser::absorb`] for a caller that has drained what was fed (so nothing can
+    /// wait there): one check fewer per chunk.
+    #[cfg(feature = "stream")]
+    #[inline]
+    pub(crate) fn absorb_drained(&mut self, input: &[u8]) -> bool {
+        debug_assert!(self.fed_pos >= self.fed.len());
+        self.lines.append_quietly(input)
     }
 
     /// Like [`EventParser::next_item_from`], borrowing the text from the parser's buffers

@@ -113,11 +113,12 @@ where
                         // Parsed where it lies; only what follows the first item (if any)
                         // is copied into the parser, since the chunk cannot be kept.
                         let mut rest = chunk.as_ref();
-                        if this.parser.absorb(rest) {
+                        // `next_item` above drained what was fed.
+                        if this.parser.absorb_drained(rest) {
                             // No line end in it: it joined the partial line.
                             continue;
                         }
-                        let item = this.parser.next_item_from(&mut rest);
+                        let item = this.parser.next_item_unabsorbed(&mut rest);
                         if let Ok(None) = item {
                             // All of it was processed and nothing waits: read on.
                             continue;
