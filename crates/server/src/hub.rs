@@ -543,14 +543,14 @@ impl MemoryHub {
     ) -> Result<Batch, HubError> {
         let t = self.topic(topic)?;
         // Pin "now" once, so a message published while we wait is not mistaken for history.
-        let since = match since {
-            Cursor::Now => {
-                let st = lock(&t.state);
-                Cursor::After(Id::new(st.epoch, st.last))
+        let since = {
+            let mut st = lock(&t.state);
+            st.waiters += 1;
+            match since {
+                Cursor::Now => Cursor::After(Id::new(st.epoch, st.last)),
+                c => c,
             }
-            c => c,
         };
-        lock(&t.state).waiters += 1;
         let _guard = WaiterGuard(&t);
         loop {
             // Register interest before looking, so a publish between the look and the await
@@ -568,6 +568,13 @@ impl MemoryHub {
             }
             let Some(deadline) = deadline else {
                 notified.await;
+                // Woken by a publish: look before registering again. The usual wake-up
+                // answers now, and a registration is a lock, an insert and a removal on the
+                // list every waiter of the topic shares.
+                let st = lock(&t.state);
+                if st.has_after(since, max) {
+                    return Ok(st.read_after(since, max));
+                }
                 continue;
             };
             let sleep = tokio::time::sleep_until(deadline.into());
