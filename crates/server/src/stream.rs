@@ -137,83 +137,95 @@ async fn sse_open<S: AsyncRead + AsyncWrite + Unpin + Send>(
 /// The stream: events as they are published, a keep-alive comment every `sse_keepalive`,
 /// the end at shutdown or when the token expires. Part of every open stream's memory (idle
 /// ones included): the subscription, one `Sleep`, and no buffer while nothing is sent.
-async fn sse_pump<S: AsyncRead + AsyncWrite + Unpin + Send>(
-    c: &mut Conn<S>,
-    sub: &mut crate::hub::Subscription,
-    access: &Access,
-) -> std::io::Result<Next> {
-    let shared = c.shared.clone();
-    let _g = Gauge::up(&shared.stats.sse);
-    let keepalive = shared.cfg.sse_keepalive;
-    // One timer for the keep-alive comment and the token's expiry.
-    let mut next_comment = Instant::now() + keepalive;
-    let deadline = |next: Instant| match access.expires_at {
-        Some(t) => next.min(t.into()),
-        None => next,
-    };
-    let timer = tokio::time::sleep_until(deadline(next_comment));
-    tokio::pin!(timer);
-    let mut stopping = *c.shutdown.borrow();
-    // Events written since the last keep-alive comment; while not, empty buffers are given
-    // back before each wait (see `release_idle`).
-    let mut busy = false;
-    loop {
-        if stopping {
-            let retry = spread_retry(shared.cfg.sse_retry_ms);
-            c.wbuf
-                .extend_from_slice(&pushwire_sse::retry_hint(Duration::from_millis(retry)));
-            break;
-        }
-        let pull = c.wbuf.len() < HIGH_WATER;
-        if !busy {
-            release_idle(&mut c.rbuf, &mut c.wbuf, true);
-        }
-        tokio::select! {
-            biased;
-            _ = c.shutdown.changed() => stopping = true,
-            ev = sse_io(&mut c.io, &mut c.wbuf) => {
-                // Nothing is expected from the client; EOF or error means it left.
-                if matches!(ev, IoEvent::Wrote(Ok(0) | Err(_)) | IoEvent::Read(Ok(0) | Err(_))) {
-                    return Ok(Next::Close);
-                }
+///
+/// Not an `async fn` (nor is [`ws_pump`]): an `async fn` keeps each argument twice, as passed
+/// and as bound; an `async move` block keeps its captures once.
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would store its arguments twice in every open stream"
+)]
+fn sse_pump<'a, S: AsyncRead + AsyncWrite + Unpin + Send>(
+    c: &'a mut Conn<S>,
+    sub: &'a mut crate::hub::Subscription,
+    access: &'a Access,
+) -> impl std::future::Future<Output = std::io::Result<Next>> + Send + 'a {
+    async move {
+        let shared = c.shared.clone();
+        let _g = Gauge::up(&shared.stats.sse);
+        // One timer for the keep-alive comment and the token's expiry.
+        let mut next_comment = Instant::now() + shared.cfg.sse_keepalive;
+        let timer = tokio::time::sleep_until(sse_deadline(next_comment, access));
+        tokio::pin!(timer);
+        let mut stopping = *c.shutdown.borrow();
+        // Events written since the last keep-alive comment; while not, empty buffers are given
+        // back before each wait (see `release_idle`).
+        let mut busy = false;
+        loop {
+            if stopping {
+                let retry = spread_retry(shared.cfg.sse_retry_ms);
+                c.wbuf
+                    .extend_from_slice(&pushwire_sse::retry_hint(Duration::from_millis(retry)));
+                break;
             }
-            m = sub.recv(), if pull => match m {
-                Ok(Some(m)) => {
-                    busy = true;
-                    c.wbuf.extend_from_slice(m.sse_event());
-                    // Everything else already queued joins it (up to the high-water mark), so
-                    // one write carries a burst instead of one `sendto` per event. A cut
-                    // subscriber is reported by the next `recv`.
-                    while c.wbuf.len() < HIGH_WATER {
-                        match sub.try_recv() {
-                            Ok(Some(m)) => c.wbuf.extend_from_slice(m.sse_event()),
-                            Ok(None) | Err(_) => break,
-                        }
+            let pull = c.wbuf.len() < HIGH_WATER;
+            if !busy {
+                release_idle(&mut c.rbuf, &mut c.wbuf, true);
+            }
+            tokio::select! {
+                biased;
+                _ = c.shutdown.changed() => stopping = true,
+                ev = sse_io(&mut c.io, &mut c.wbuf) => {
+                    // Nothing is expected from the client; EOF or error means it left.
+                    if matches!(ev, IoEvent::Wrote(Ok(0) | Err(_)) | IoEvent::Read(Ok(0) | Err(_))) {
+                        return Ok(Next::Close);
                     }
                 }
-                Ok(None) => break,
-                Err(_) => {
-                    debug(format_args!("sse subscriber cut: too slow"));
-                    break;
+                m = sub.recv(), if pull => match m {
+                    Ok(Some(m)) => {
+                        busy = true;
+                        c.wbuf.extend_from_slice(m.sse_event());
+                        // Everything else already queued joins it (up to the high-water mark), so
+                        // one write carries a burst instead of one `sendto` per event. A cut
+                        // subscriber is reported by the next `recv`.
+                        while c.wbuf.len() < HIGH_WATER {
+                            match sub.try_recv() {
+                                Ok(Some(m)) => c.wbuf.extend_from_slice(m.sse_event()),
+                                Ok(None) | Err(_) => break,
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        debug(format_args!("sse subscriber cut: too slow"));
+                        break;
+                    }
+                },
+                () = &mut timer => {
+                    let now = Instant::now();
+                    // The token expired: the stream ends (the client reconnects with a fresh one).
+                    if access.expires_at.is_some_and(|t| now >= t.into()) {
+                        break;
+                    }
+                    if now >= next_comment {
+                        c.wbuf.extend_from_slice(&pushwire_sse::keep_alive());
+                        next_comment = now + shared.cfg.sse_keepalive;
+                        busy = false;
+                    }
+                    timer.as_mut().reset(sse_deadline(next_comment, access));
                 }
-            },
-            () = &mut timer => {
-                let now = Instant::now();
-                // The token expired: the stream ends (the client reconnects with a fresh one).
-                if access.expires_at.is_some_and(|t| now >= t.into()) {
-                    break;
-                }
-                if now >= next_comment {
-                    c.wbuf.extend_from_slice(&pushwire_sse::keep_alive());
-                    next_comment = now + keepalive;
-                    busy = false;
-                }
-                timer.as_mut().reset(deadline(next_comment));
             }
         }
+        let _ = c.flush().await;
+        Ok(Next::Close)
     }
-    let _ = c.flush().await;
-    Ok(Next::Close)
+}
+
+/// When an SSE stream's timer must fire: the next keep-alive comment, or the token's expiry.
+fn sse_deadline(next_comment: Instant, access: &Access) -> Instant {
+    match access.expires_at {
+        Some(t) => next_comment.min(t.into()),
+        None => next_comment,
+    }
 }
 
 /// The SSE stream's socket: writes some of `wbuf`, or reads and drops what the client sends
@@ -388,166 +400,174 @@ fn ws_config(cfg: &crate::config::Config, echo: bool) -> std::sync::Arc<pushwire
 /// Everything here is part of every open WebSocket's memory, idle ones included, so it holds
 /// only the protocol, the subscription and one `Sleep`; the buffers are given back while
 /// the connection carries no data (see `busy`).
-async fn ws_pump<S: AsyncRead + AsyncWrite + Unpin + Send>(
-    c: &mut Conn<S>,
-    ws: &mut Opened,
-    access: &Access,
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would store its arguments twice in every open WebSocket"
+)]
+fn ws_pump<'a, S: AsyncRead + AsyncWrite + Unpin + Send>(
+    c: &'a mut Conn<S>,
+    ws: &'a mut Opened,
+    access: &'a Access,
     echo: bool,
-) -> std::io::Result<Next> {
-    let shared = c.shared.clone();
-    let _g = Gauge::up(&shared.stats.websocket);
-    // A large echoed payload is not copied into `wbuf`: its frame header is, and the payload
-    // waits here, in order, to go out in the same `writev` as everything before and after it.
-    let mut out = Owed::default();
-    // One timer for the protocol's deadlines (keep-alive ping, pong, close) and the token's
-    // expiry. It is moved only when a deadline comes earlier than the armed one; a later one
-    // (each message pushes the keep-alive ping on) is taken up when the armed one fires, so a
-    // busy connection does not touch the timer wheel per message.
-    let timer = tokio::time::sleep_until(Instant::now());
-    tokio::pin!(timer);
-    let mut armed: Option<std::time::Instant> = None;
-    // Data moved since the timer last fired. While not, empty buffers are given back before
-    // each wait: an idle connection holds neither (the handshake's are freed at once), and a
-    // busy one keeps its buffers between messages until a quiet timer period.
-    let mut busy = false;
-    // The peer's last read brought 8 KiB or more: read big, straight into `rbuf` (`ws_io`).
-    let mut streaming = false;
-    loop {
-        // Take every message buffered (the upgrade's leftovers included) unless the socket is
-        // not keeping up with what we already owe it.
-        while out.len + c.wbuf.len() < HIGH_WATER {
-            match ws.proto.receive(&mut c.rbuf) {
-                Ok(Some(m @ (WsMessage::Text(_) | WsMessage::Binary(_)))) if echo => {
-                    busy = true;
-                    if data_len(&m) >= ZERO_COPY_MIN {
-                        if let Ok((header, payload)) = ws.proto.prepare(&m) {
-                            ws.proto.poll_transmit(&mut c.wbuf);
-                            header.encode(&mut c.wbuf);
-                            out.push_after(&mut c.wbuf, payload);
+) -> impl std::future::Future<Output = std::io::Result<Next>> + Send + 'a {
+    async move {
+        let shared = c.shared.clone();
+        let _g = Gauge::up(&shared.stats.websocket);
+        // A large echoed payload is not copied into `wbuf`: its frame header is, and the payload
+        // waits here, in order, to go out in the same `writev` as everything before and after it.
+        let mut out = Owed::default();
+        // One timer for the protocol's deadlines (keep-alive ping, pong, close) and the token's
+        // expiry. It is moved only when a deadline comes earlier than the armed one; a later one
+        // (each message pushes the keep-alive ping on) is taken up when the armed one fires, so a
+        // busy connection does not touch the timer wheel per message.
+        let timer = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(timer);
+        let mut armed: Option<std::time::Instant> = None;
+        // Data moved since the timer last fired. While not, empty buffers are given back before
+        // each wait: an idle connection holds neither (the handshake's are freed at once), and a
+        // busy one keeps its buffers between messages until a quiet timer period.
+        let mut busy = false;
+        // The peer's last read brought 8 KiB or more: read big, straight into `rbuf` (`ws_io`).
+        let mut streaming = false;
+        loop {
+            // Take every message buffered (the upgrade's leftovers included) unless the socket is
+            // not keeping up with what we already owe it.
+            while out.len + c.wbuf.len() < HIGH_WATER {
+                match ws.proto.receive(&mut c.rbuf) {
+                    Ok(Some(m @ (WsMessage::Text(_) | WsMessage::Binary(_)))) if echo => {
+                        busy = true;
+                        if data_len(&m) >= ZERO_COPY_MIN {
+                            if let Ok((header, payload)) = ws.proto.prepare(&m) {
+                                ws.proto.poll_transmit(&mut c.wbuf);
+                                header.encode(&mut c.wbuf);
+                                out.push_after(&mut c.wbuf, payload);
+                            }
+                        } else {
+                            let _ = ws.proto.send(&m, &mut c.wbuf);
                         }
-                    } else {
-                        let _ = ws.proto.send(&m, &mut c.wbuf);
+                    }
+                    Ok(Some(WsMessage::Text(_) | WsMessage::Binary(_)))
+                        if access.publish_denied =>
+                    {
+                        let _ = ws.proto.close(
+                            CloseCode::POLICY_VIOLATION,
+                            "not allowed to publish",
+                            &mut c.wbuf,
+                        );
+                        break;
+                    }
+                    Ok(Some(m @ (WsMessage::Text(_) | WsMessage::Binary(_)))) => {
+                        busy = true;
+                        // Text stays text, binary stays binary, whatever the bytes.
+                        let kind = if matches!(m, WsMessage::Text(_)) {
+                            Kind::Text
+                        } else {
+                            Kind::Binary
+                        };
+                        let payload = Payload::new(m.payload(), kind);
+                        if shared.hub.publish(&ws.topic, payload).await.is_err() {
+                            ws.proto.abort(pushwire_ws::Error::Internal);
+                        }
+                    }
+                    Ok(Some(_)) => {
+                        // A ping's pong is queued by the protocol; write it now, so that each of
+                        // several pings read in one batch gets its own pong, in order. RFC 6455
+                        // §5.5.3 allows answering only the latest, but Autobahn 2.10 (ten pings)
+                        // expects every one, as the pushwire-ws shell does.
+                        ws.proto.poll_transmit(&mut c.wbuf);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        debug(format_args!("websocket closed: {e}"));
+                        break;
                     }
                 }
-                Ok(Some(WsMessage::Text(_) | WsMessage::Binary(_))) if access.publish_denied => {
-                    let _ = ws.proto.close(
-                        CloseCode::POLICY_VIOLATION,
-                        "not allowed to publish",
-                        &mut c.wbuf,
-                    );
-                    break;
+            }
+            ws.proto.poll_transmit(&mut c.wbuf);
+            if ws.proto.is_terminated() {
+                // Rare (the close came while a large echo was owed): back into `wbuf`, in order.
+                out.fold_into(&mut c.wbuf);
+                // Boxed: its 1 KiB drain buffer and timer would otherwise be part of every live
+                // WebSocket's future (its largest state), i.e. of every idle connection.
+                Box::pin(finish(c)).await;
+                return Ok(Next::Close);
+            }
+            let open = ws.proto.state() == State::Open;
+            let can_read = out.len + c.wbuf.len() < HIGH_WATER;
+            let pull = open && can_read;
+            let want = ws.proto.read_hint(&c.rbuf);
+            let expiry = access.expires_at.filter(|_| open);
+            match earliest(ws.proto.poll_timeout(), expiry) {
+                None => armed = None,
+                Some(t) if armed.is_none_or(|a| t < a) => {
+                    timer.as_mut().reset(t.into());
+                    armed = Some(t);
                 }
-                Ok(Some(m @ (WsMessage::Text(_) | WsMessage::Binary(_)))) => {
-                    busy = true;
-                    // Text stays text, binary stays binary, whatever the bytes.
-                    let kind = if matches!(m, WsMessage::Text(_)) {
-                        Kind::Text
-                    } else {
-                        Kind::Binary
-                    };
-                    let payload = Payload::new(m.payload(), kind);
-                    if shared.hub.publish(&ws.topic, payload).await.is_err() {
-                        ws.proto.abort(pushwire_ws::Error::Internal);
+                Some(_) => {}
+            }
+            if !busy {
+                out.release_idle();
+                release_idle(&mut c.rbuf, &mut c.wbuf, out.len == 0);
+            }
+            tokio::select! {
+                biased;
+                _ = c.shutdown.changed(), if open => {
+                    let _ = ws.proto.close(CloseCode::GOING_AWAY, "server shutting down", &mut c.wbuf);
+                }
+                ev = ws_io(&mut c.io, &mut c.rbuf, &mut c.wbuf, &mut out, can_read, want, &mut streaming) => match ev {
+                    IoEvent::Wrote(Ok(0) | Err(_)) | IoEvent::Read(Ok(0) | Err(_)) => {
+                        return Ok(Next::Close);
                     }
-                }
-                Ok(Some(_)) => {
-                    // A ping's pong is queued by the protocol; write it now, so that each of
-                    // several pings read in one batch gets its own pong, in order. RFC 6455
-                    // §5.5.3 allows answering only the latest, but Autobahn 2.10 (ten pings)
-                    // expects every one, as the pushwire-ws shell does.
-                    ws.proto.poll_transmit(&mut c.wbuf);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    debug(format_args!("websocket closed: {e}"));
-                    break;
-                }
-            }
-        }
-        ws.proto.poll_transmit(&mut c.wbuf);
-        if ws.proto.is_terminated() {
-            // Rare (the close came while a large echo was owed): back into `wbuf`, in order.
-            out.fold_into(&mut c.wbuf);
-            // Boxed: its 1 KiB drain buffer and timer would otherwise be part of every live
-            // WebSocket's future (its largest state), i.e. of every idle connection.
-            Box::pin(finish(c)).await;
-            return Ok(Next::Close);
-        }
-        let open = ws.proto.state() == State::Open;
-        let can_read = out.len + c.wbuf.len() < HIGH_WATER;
-        let pull = open && can_read;
-        let want = ws.proto.read_hint(&c.rbuf);
-        let expiry = access.expires_at.filter(|_| open);
-        match earliest(ws.proto.poll_timeout(), expiry) {
-            None => armed = None,
-            Some(t) if armed.is_none_or(|a| t < a) => {
-                timer.as_mut().reset(t.into());
-                armed = Some(t);
-            }
-            Some(_) => {}
-        }
-        if !busy {
-            out.release_idle();
-            release_idle(&mut c.rbuf, &mut c.wbuf, out.len == 0);
-        }
-        tokio::select! {
-            biased;
-            _ = c.shutdown.changed(), if open => {
-                let _ = ws.proto.close(CloseCode::GOING_AWAY, "server shutting down", &mut c.wbuf);
-            }
-            ev = ws_io(&mut c.io, &mut c.rbuf, &mut c.wbuf, &mut out, can_read, want, &mut streaming) => match ev {
-                IoEvent::Wrote(Ok(0) | Err(_)) | IoEvent::Read(Ok(0) | Err(_)) => {
-                    return Ok(Next::Close);
-                }
-                IoEvent::Read(Ok(_)) | IoEvent::Wrote(Ok(_)) => {}
-            },
-            m = recv_opt(&mut ws.sub), if pull => match m {
-                Ok(Some(m)) => {
-                    busy = true;
-                    send_shared(&mut ws.proto, &m, &mut c.wbuf);
-                    // As for SSE: what is already queued goes out in the same write.
-                    if let Some(sub) = ws.sub.as_mut() {
-                        while out.len + c.wbuf.len() < HIGH_WATER {
-                            match sub.try_recv() {
-                                Ok(Some(m)) => send_shared(&mut ws.proto, &m, &mut c.wbuf),
-                                Ok(None) | Err(_) => break,
+                    IoEvent::Read(Ok(_)) | IoEvent::Wrote(Ok(_)) => {}
+                },
+                m = recv_opt(&mut ws.sub), if pull => match m {
+                    Ok(Some(m)) => {
+                        busy = true;
+                        send_shared(&mut ws.proto, &m, &mut c.wbuf);
+                        // As for SSE: what is already queued goes out in the same write.
+                        if let Some(sub) = ws.sub.as_mut() {
+                            while out.len + c.wbuf.len() < HIGH_WATER {
+                                match sub.try_recv() {
+                                    Ok(Some(m)) => send_shared(&mut ws.proto, &m, &mut c.wbuf),
+                                    Ok(None) | Err(_) => break,
+                                }
                             }
                         }
                     }
+                    Ok(None) => {
+                        let _ = ws.proto.close(CloseCode::GOING_AWAY, "", &mut c.wbuf);
+                    }
+                    Err(_) => {
+                        debug(format_args!("websocket subscriber cut: too slow"));
+                        ws.proto.abort(pushwire_ws::Error::Policy);
+                    }
+                },
+                () = &mut timer, if armed.is_some() => {
+                    armed = None;
+                    busy = false;
                 }
-                Ok(None) => {
-                    let _ = ws.proto.close(CloseCode::GOING_AWAY, "", &mut c.wbuf);
-                }
-                Err(_) => {
-                    debug(format_args!("websocket subscriber cut: too slow"));
-                    ws.proto.abort(pushwire_ws::Error::Policy);
-                }
-            },
-            () = &mut timer, if armed.is_some() => {
-                armed = None;
-                busy = false;
             }
-        }
-        let now = Instant::now().into_std();
-        if *c.shutdown.borrow() && ws.proto.state() == State::Open {
-            let _ = ws
-                .proto
-                .close(CloseCode::GOING_AWAY, "server shutting down", &mut c.wbuf);
-        }
-        if let Some(t) = access.expires_at
-            && now >= t
-            && ws.proto.state() == State::Open
-        {
-            let _ = ws
-                .proto
-                .close(CloseCode::POLICY_VIOLATION, "token expired", &mut c.wbuf);
-        }
-        if let Err(e) = ws.proto.handle_timeout(now) {
-            // A dead peer gets no close frame (nobody would read it); a close that times out
-            // has already sent ours.
-            debug(format_args!("websocket timer: {e}"));
-            if e.close_code().is_none() {
-                return Ok(Next::Close);
+            let now = Instant::now().into_std();
+            if *c.shutdown.borrow() && ws.proto.state() == State::Open {
+                let _ = ws
+                    .proto
+                    .close(CloseCode::GOING_AWAY, "server shutting down", &mut c.wbuf);
+            }
+            if let Some(t) = access.expires_at
+                && now >= t
+                && ws.proto.state() == State::Open
+            {
+                let _ = ws
+                    .proto
+                    .close(CloseCode::POLICY_VIOLATION, "token expired", &mut c.wbuf);
+            }
+            if let Err(e) = ws.proto.handle_timeout(now) {
+                // A dead peer gets no close frame (nobody would read it); a close that times out
+                // has already sent ours.
+                debug(format_args!("websocket timer: {e}"));
+                if e.close_code().is_none() {
+                    return Ok(Next::Close);
+                }
             }
         }
     }
@@ -845,9 +865,9 @@ mod tests {
 
     /// Bytes a stream's future may take for its whole life (it is boxed by the connection,
     /// and is most of what an idle WebSocket or SSE stream costs besides the connection's
-    /// task): 800 and 552 in a debug build on 2026-11-25 (the WebSocket's was 2.8 KB).
-    const WS_LIMIT: usize = 896;
-    const SSE_LIMIT: usize = 640;
+    /// task): 776 and 504 in a debug build on 2026-11-25 (the WebSocket's was 2.8 KB).
+    const WS_LIMIT: usize = 864;
+    const SSE_LIMIT: usize = 576;
 
     /// An open WebSocket or SSE stream keeps its future for as long as it lives: no handshake
     /// state (the request, the `101`, configurations), no second timer, no buffers inline.
