@@ -552,6 +552,12 @@ fn hostile_head_too_large_431_whole_or_split() {
         (e.clone(), e.status()),
         (CapacityError::HeadTooLarge.into(), 431)
     );
+    // Inside a request-target (which the scan crosses in one step): 431 too, every split.
+    let target = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "t".repeat(150));
+    assert_eq!(
+        req_all_ways(target.as_bytes(), &l),
+        Err(CapacityError::HeadTooLarge.into())
+    );
     // A head that never ends: the limit trips on bytes buffered, at byte 101.
     let endless = "GET / HTTP/1.1\r\nX: ".to_string() + &"v".repeat(200);
     let mut p = HeadParser::new(&l);
