@@ -634,22 +634,23 @@ impl Scan {
                 s.line_start = pos + 1;
                 continue;
             }
-            if role == Role::Request && !s.target_done {
-                if let Some(sp) = s.first_sp {
-                    // Inside the request-target the only per-byte rules are its end (SP, CR,
-                    // LF) and the two limits, so skip to the first delimiter before either
-                    // limit: the bytes skipped are exactly those the loop below would accept
-                    // one at a time (a long-poll target was most of the scan).
-                    let stop = buf
-                        .len()
-                        .min(max_head)
-                        .min(sp.saturating_add(max_uri).saturating_add(1));
-                    if let Some(window) = buf.get(s.pos..stop) {
-                        s.pos += window
-                            .iter()
-                            .position(|&b| matches!(b, b' ' | b'\r' | b'\n'))
-                            .unwrap_or(window.len());
-                    }
+            if role == Role::Request
+                && !s.target_done
+                && let Some(sp) = s.first_sp
+            {
+                // Inside the request-target the only per-byte rules are its end (SP, CR,
+                // LF) and the two limits, so skip to the first delimiter before either
+                // limit: the bytes skipped are exactly those the loop below would accept
+                // one at a time (a long-poll target was most of the scan).
+                let stop = buf
+                    .len()
+                    .min(max_head)
+                    .min(sp.saturating_add(max_uri).saturating_add(1));
+                if let Some(window) = buf.get(s.pos..stop) {
+                    s.pos += window
+                        .iter()
+                        .position(|&b| matches!(b, b' ' | b'\r' | b'\n'))
+                        .unwrap_or(window.len());
                 }
             }
             let Some(&b) = buf.get(s.pos) else {
