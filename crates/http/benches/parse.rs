@@ -44,6 +44,22 @@ fn heads(c: &mut Criterion) {
                 other => panic!("{other:?}"),
             })
         });
+        // The same head lent to a closure (`RequestRef`): no copy, no allocation.
+        g.bench_function("browser_get_borrowed", |b| {
+            let mut p = HeadParser::new(&limits);
+            b.iter(|| {
+                match p.parse_request_ref(black_box(BROWSER_GET), |r| {
+                    (
+                        r.path().len(),
+                        r.keep_alive(),
+                        r.header("host").map(<[u8]>::len),
+                    )
+                }) {
+                    Ok(Status::Complete(r)) => black_box(r),
+                    other => panic!("{other:?}"),
+                }
+            })
+        });
         // The same head arriving in 1-byte packets: the cost stays linear.
         g.bench_function("browser_get_bytewise", |b| {
             let mut p = HeadParser::new(&limits);
