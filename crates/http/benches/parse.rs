@@ -29,6 +29,9 @@ Sec-Fetch-Dest: empty\r\n\
 Sec-Fetch-Mode: cors\r\n\
 Sec-Fetch-Site: same-origin\r\n\r\n";
 
+/// What `pushwire-bench http` sends: one field.
+const SHORT_GET: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n\r\n";
+
 fn heads(c: &mut Criterion) {
     let limits = Limits::default();
     for (unit, tp) in [
@@ -59,6 +62,16 @@ fn heads(c: &mut Criterion) {
                     other => panic!("{other:?}"),
                 }
             })
+        });
+        // A one-field GET (the load generator's), lent.
+        g.bench_function("short_get_borrowed", |b| {
+            let mut p = HeadParser::new(&limits);
+            b.iter(
+                || match p.parse_request_ref(black_box(SHORT_GET), |r| r.path().len()) {
+                    Ok(Status::Complete(r)) => black_box(r),
+                    other => panic!("{other:?}"),
+                },
+            )
         });
         // The same head arriving in 1-byte packets: the cost stays linear.
         g.bench_function("browser_get_bytewise", |b| {
