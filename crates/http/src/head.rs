@@ -653,6 +653,15 @@ impl Scan {
                         .unwrap_or(window.len());
                 }
             }
+            if s.start.is_some() && (role == Role::Response || s.target_done) {
+                // The rest of the start line (the version, or a status line after its
+                // start) has no per-byte rule but the head limit: on to its LF, which the
+                // loop below takes (it checks the line with httparse).
+                let stop = buf.len().min(max_head);
+                if let Some(window) = buf.get(s.pos..stop) {
+                    s.pos += find_lf(window).unwrap_or(window.len());
+                }
+            }
             let Some(&b) = buf.get(s.pos) else {
                 return Ok(None);
             };
