@@ -6,10 +6,9 @@
 //! eventsource-stream's `EventStream` take the chunk stream directly, sse-codec's
 //! `decode_stream` reads it through `TryStreamExt::into_async_read` (its `AsyncRead` input).
 //! Each counts the events it dispatched and their data bytes; the counts must agree or the
-//! run fails. Three more pushwire rows, without the adapter, split the adapter's per-chunk
-//! cost from the parser's: `EventParser::feed` + `next_item` (the same owned items the
-//! adapter yields), `next_item_from` (owned, each chunk parsed where it lies, as the adapter
-//! does) and `feed` + `next_item_ref` (borrowed, no allocation per event).
+//! run fails. Two more pushwire rows, without the adapter, split the adapter's per-chunk cost
+//! from the parser's: `EventParser::feed` + `next_item` (the same owned items the adapter
+//! yields) and `feed` + `next_item_ref` (borrowed, no allocation per event).
 //!
 //! Parsers alternate within a round (A B C ... A B C ...); each round runs every parser
 //! enough times to take about `round_time` of this thread's CPU time (read from
@@ -49,17 +48,13 @@ pub type Parser = (&'static str, fn(&[u8], usize) -> Count);
 
 /// The parsers compared, pushwire's adapter first (the ratios are against it), and last the
 /// [`FLOOR`] reference.
-pub const PARSERS: [Parser; 7] = [
+pub const PARSERS: [Parser; 6] = [
     ("pushwire EventStream (Stream adapter)", pushwire_stream),
     ("eventsource-stream 0.2", eventsource_stream),
     ("sse-codec 0.3 (decode_stream)", sse_codec),
     (
         "pushwire EventParser next_item (no adapter)",
         pushwire_parser_owned,
-    ),
-    (
-        "pushwire EventParser next_item_from (no adapter)",
-        pushwire_parser_from,
     ),
     (
         "pushwire EventParser next_item_ref (no adapter)",
@@ -207,22 +202,6 @@ pub fn pushwire_parser_owned(input: &[u8], chunk: usize) -> Count {
     for piece in input.chunks(chunk) {
         p.feed(piece);
         while let Ok(Some(item)) = p.next_item() {
-            if let Item::Event(ev) = item {
-                c.add(&black_box(ev).data);
-            }
-        }
-    }
-    c
-}
-
-/// pushwire's `EventParser::next_item_from` on each chunk where it lies (owned items, the
-/// chunk not copied into the parser first).
-pub fn pushwire_parser_from(input: &[u8], chunk: usize) -> Count {
-    let mut p = EventParser::new();
-    let mut c = Count::default();
-    for piece in input.chunks(chunk) {
-        let mut rest = piece;
-        while let Ok(Some(item)) = p.next_item_from(&mut rest) {
             if let Item::Event(ev) = item {
                 c.add(&black_box(ev).data);
             }

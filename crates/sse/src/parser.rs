@@ -4,25 +4,18 @@
 //! ([`EventParser::feed`]) and hands out what the stream means, in order
 //! ([`EventParser::next_item`]): events, `retry` changes, comments, and last-event-id
 //! changes of blocks that fire no event. Nothing the stream says is lost, and the result is
-//! the same however the body was chunked (rule 7). [`EventParser::next_item_from`] does both
-//! at once on a chunk the caller still holds, without copying it first.
+//! the same however the body was chunked (rule 7).
 //!
 //! # How it stays exact and linear
-//! Lines are split on the raw bytes: CR and LF are ASCII, and an ASCII byte is never part of
-//! a UTF-8 sequence, valid or not, so cutting the body at line ends (and a line at its `:`
-//! and its leading space, and the data buffer at the LFs that join its values) before
-//! decoding gives the same text as decoding the whole body at once (rule 1: the WHATWG
-//! decoder, one U+FFFD per maximal invalid subpart, which is what std's lossy conversion
-//! does). Field names are ASCII and compared as bytes. A line lying wholly inside the input
-//! is processed where it lies; only the start of a line cut by the end of the input is
-//! copied, into the line buffer, which the rest of the line then joins. `data` values are
-//! appended raw to the event's data buffer, which is validated once, at dispatch, and
-//! becomes the event's `String` without a copy (an invalid one, rarely, is decoded lossily);
-//! `event`, `id` and comment values are decoded as they are copied. A chunk without a line
-//! end costs one search and one append. Line ends are searched only in bytes not searched
-//! before, so one 1 MiB line fed in 64 B chunks costs the same as fed whole. The limits
-//! count decoded text as before: text is at least as long as its bytes and at most three
-//! times as long, so only a line or an event near its limit is decoded to be measured.
+//! Each fed chunk is UTF-8 decoded once, as it arrives, into one text buffer (rule 1: the
+//! WHATWG decoder, U+FFFD per maximal invalid subpart); the up to 3 bytes of a character
+//! split across chunks wait for the next chunk, so the text is the same as decoding the
+//! whole stream at once, whatever the chunking. The text buffer always starts at a line
+//! start. Line ends are searched only in bytes not searched before (`scanned`), so one 1 MiB
+//! line fed in 64 B chunks costs the same as fed whole. A complete line is split into field
+//! and value at ASCII bytes (CR, LF, `:`, space), which are always character boundaries, so
+//! values are copied as text without being validated again; a block's first `data` value is
+//! not copied at all until a second one comes or the buffer is compacted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,12 +23,11 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::error::{CapacityError, Error};
 
-/// The byte order mark, stripped once at the start of each stream (rule 2). A stream's
-/// decoded text starts with U+FEFF exactly when its bytes start with these.
-const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
+/// The byte order mark (EF BB BF decoded), stripped once at the start of each stream
+/// (rule 2).
+const BOM: char = '\u{FEFF}';
 
-/// Bytes fed with [`EventParser::feed`] and processed, kept at most before they are
-/// dropped in one move (a partly processed buffer is not moved for every small chunk).
+/// Processed text kept in the buffer at most (bytes) before it is dropped in one move.
 const COMPACT_AT: usize = 4096;
 
 /// One dispatched event, as a browser's `MessageEvent` would carry it (rule 24), minus the
@@ -132,10 +124,9 @@ enum Kind {
 
 /// The incremental event-stream parser (WHATWG HTML §9.2.6, SSE-RULES 1-25).
 ///
-/// Three ways to pull: [`EventParser::next_item`] hands out owned [`Item`]s (one allocation
+/// Two ways to pull: [`EventParser::next_item`] hands out owned [`Item`]s (one allocation
 /// per event, for the data), [`EventParser::next_item_ref`] borrows them from the parser's
-/// buffers (no allocation per event), and [`EventParser::next_item_from`] parses a chunk
-/// the caller holds without copying it into the parser first.
+/// buffers (no allocation per event).
 ///
 /// ```
 /// use pushwire_sse::{EventParser, Item};
@@ -156,27 +147,15 @@ enum Kind {
 /// ```
 #[derive(Debug)]
 pub struct EventParser {
-    /// Bytes given to [`EventParser::feed`]; `fed[fed_pos..]` is not processed yet.
-    fed: Vec<u8>,
-    fed_pos: usize,
-    lines: Lines,
-    fields: Fields,
-}
-
-/// Line splitting: the state carried from one input to the next.
-#[derive(Debug)]
-struct Lines {
-    /// The start of a line cut by the end of an input (raw bytes, no line end). While
-    /// `bom_pending`, the BOM bytes seen so far.
-    line: Vec<u8>,
-    /// `line[..checked]` is known to decode to `decoded` bytes of text (only kept up to date
-    /// for lines long enough to approach `max_line`).
-    checked: usize,
-    decoded: usize,
-    /// A partial line of up to this many bytes cannot break `max_line` (its text is at most
-    /// three times as long): no decoding needed to know.
-    short_line: usize,
-    max_line: usize,
+    /// Fed bytes, decoded; `text[pos..]` is not processed yet and starts at a line start.
+    text: String,
+    pos: usize,
+    /// `text[pos..pos + scanned]` is known to hold no CR or LF.
+    scanned: usize,
+    /// The start of a UTF-8 sequence cut by the end of the last chunk (`partial_len` bytes,
+    /// at most 3): decoded once the next chunk completes or breaks it.
+    partial: [u8; 4],
+    partial_len: usize,
     /// At the start of a stream, still deciding whether it begins with a BOM.
     bom_pending: bool,
     /// The last line ended with a CR at the end of the input: an LF next belongs to it
@@ -184,24 +163,20 @@ struct Lines {
     skip_lf: bool,
     /// Inside a line that broke `max_line`: its bytes are dropped as they arrive.
     dropping_line: bool,
+    fields: Fields,
 }
 
 /// The per-stream buffers (rule 9) and everything line processing touches, apart from the
-/// input so both can be borrowed at once.
+/// input buffer so both can be borrowed at once.
 #[derive(Debug)]
 struct Fields {
     cfg: Config,
-    /// The data buffer, raw, without its final LF: the values joined by LF (a single empty
-    /// `data` line leaves it empty, yet the buffer holds "\n": hence `has_data`). Decoded
-    /// once, at dispatch.
-    data: Vec<u8>,
-    has_data: bool,
-    /// `data[..data_checked]` decodes to `data_decoded` bytes of text (kept only for events
-    /// near `max_event_data`).
-    data_checked: usize,
-    data_decoded: usize,
-    /// The dispatched event's data, decoded (taken by an owned item).
-    text: String,
+    /// The data buffer, unless `data_span` is set.
+    data: String,
+    /// A block's first `data` line leaves its value where it is: the data buffer is then
+    /// `text[start..end]` plus an LF. Copied into `data` when a second `data` line comes or
+    /// before the text is compacted, so a one-line event is never copied.
+    data_span: Option<(usize, usize)>,
     /// The text of the last `event` line: kept across events, so a repeated type is
     /// neither decoded nor copied again.
     event_type: String,
@@ -246,25 +221,18 @@ impl EventParser {
     pub fn with_config(cfg: Config) -> Self {
         let message: Arc<str> = Arc::from("message");
         EventParser {
-            fed: Vec::new(),
-            fed_pos: 0,
-            lines: Lines {
-                line: Vec::new(),
-                checked: 0,
-                decoded: 0,
-                short_line: cfg.max_line / 3,
-                max_line: cfg.max_line,
-                bom_pending: true,
-                skip_lf: false,
-                dropping_line: false,
-            },
+            text: String::new(),
+            pos: 0,
+            scanned: 0,
+            partial: [0; 4],
+            partial_len: 0,
+            bom_pending: true,
+            skip_lf: false,
+            dropping_line: false,
             fields: Fields {
                 cfg,
-                data: Vec::new(),
-                has_data: false,
-                data_checked: 0,
-                data_decoded: 0,
-                text: String::new(),
+                data: String::new(),
+                data_span: None,
                 event_type: String::new(),
                 type_set: false,
                 id_next: String::new(),
@@ -309,26 +277,102 @@ impl EventParser {
     /// Appends a chunk of the response body. Nothing is parsed until
     /// [`EventParser::next_item`]; feed what one read returned, then drain.
     pub fn feed(&mut self, chunk: &[u8]) {
-        if self.fed_pos >= self.fed.len() {
-            self.fed.clear();
-            self.fed_pos = 0;
-            // Nothing waits: a chunk without a line end joins the partial line at once
-            // (what processing it would do), so it is copied once, not twice.
-            if self.lines.append_quietly(chunk) {
-                return;
-            }
-        } else if self.fed_pos >= COMPACT_AT {
-            self.fed.drain(..self.fed_pos);
-            self.fed_pos = 0;
-        }
-        self.fed.extend_from_slice(chunk);
+        self.compact();
+        self.decode(chunk);
     }
 
-    /// Bytes fed but not processed yet (at most one partial line once drained, which is at
-    /// most [`Config::max_line`] + 3 bytes: a character cut by the end of the input waits
-    /// undecoded).
+    /// Drops the processed text: at once when all of it is processed (free), otherwise only
+    /// once [`COMPACT_AT`] bytes are processed, so that small chunks do not move the partial
+    /// line each time (the buffer holds at most that much more). `pos` is at a line start (after CR, LF or the BOM), so at a character boundary:
+    /// `drain` cannot panic.
+    fn compact(&mut self) {
+        if self.pos == 0 || (self.pos < self.text.len() && self.pos < COMPACT_AT) {
+            return;
+        }
+        // Nothing may point into the processed text any more.
+        self.fields.reset_dispatched();
+        self.fields.spill_data(&self.text);
+        if self.pos >= self.text.len() {
+            self.text.clear();
+        } else if self.pos >= COMPACT_AT {
+            self.text.drain(..self.pos);
+        } else {
+            return;
+        }
+        self.pos = 0;
+    }
+
+    /// Appends `chunk` to the text, decoded as the WHATWG UTF-8 decoder would (rule 1): each
+    /// maximal invalid subpart becomes one U+FFFD, which is what [`std::str::Utf8Error`]
+    /// reports as `error_len`. A sequence cut by the end of the chunk waits in `partial`.
+    fn decode(&mut self, mut chunk: &[u8]) {
+        while self.partial_len > 0 {
+            let Some((&b, rest)) = chunk.split_first() else {
+                return;
+            };
+            let n = self.partial_len;
+            let Some(slot) = self.partial.get_mut(n) else {
+                // Unreachable: a sequence is complete or invalid by its 4th byte.
+                self.partial_len = 0;
+                break;
+            };
+            *slot = b;
+            match std::str::from_utf8(self.partial.get(..=n).unwrap_or_default()) {
+                Ok(s) => {
+                    self.text.push_str(s);
+                    self.partial_len = 0;
+                    chunk = rest;
+                }
+                Err(e) if e.error_len().is_none() => {
+                    self.partial_len = n + 1;
+                    chunk = rest;
+                }
+                Err(_) => {
+                    // The cut sequence was a prefix of a valid one, so `b` is what broke it:
+                    // the prefix is one maximal subpart and `b` starts afresh.
+                    self.text.push(char::REPLACEMENT_CHARACTER);
+                    self.partial_len = 0;
+                }
+            }
+        }
+        loop {
+            match std::str::from_utf8(chunk) {
+                Ok(s) => {
+                    self.text.push_str(s);
+                    return;
+                }
+                Err(e) => {
+                    let (valid, rest) = chunk.split_at(e.valid_up_to());
+                    if let Ok(s) = std::str::from_utf8(valid) {
+                        self.text.push_str(s);
+                    }
+                    match e.error_len() {
+                        Some(n) => {
+                            self.text.push(char::REPLACEMENT_CHARACTER);
+                            chunk = rest.get(n..).unwrap_or_default();
+                        }
+                        None => {
+                            // At most 3 bytes: the start of a sequence the next chunk may
+                            // complete.
+                            let n = rest.len().min(3);
+                            if let (Some(dst), Some(src)) =
+                                (self.partial.get_mut(..n), rest.get(..n))
+                            {
+                                dst.copy_from_slice(src);
+                            }
+                            self.partial_len = n;
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Bytes fed but not processed yet (at most one partial line once drained), counted as
+    /// decoded text plus the bytes of a cut character.
     pub fn buffered(&self) -> usize {
-        self.fed.len() - self.fed_pos + self.lines.line.len()
+        self.text.len() - self.pos + self.partial_len
     }
 
     /// The next thing the stream said, `Ok(None)` when more input is needed.
@@ -336,82 +380,36 @@ impl EventParser {
     /// A [`CapacityError`] is reported once, when a limit is exceeded; the block it happened
     /// in is dropped (no event, no id change) and parsing resumes after the next blank line,
     /// so calling `next_item` again simply goes on.
-    #[inline]
     pub fn next_item(&mut self) -> Result<Option<Item>, Error> {
-        if self.fed_pos >= self.fed.len() {
-            // Nothing fed waits (the common case of an adapter asking before it reads).
-            // A dispatched event's buffers are reset by the next step that processes input.
-            return Ok(None);
-        }
-        let kind = self.step_fed();
-        self.item(kind)
-    }
-
-    /// Like [`EventParser::feed`] followed by [`EventParser::next_item`], on input the
-    /// caller still holds: lines lying wholly inside `input` are processed where they lie,
-    /// and only a line cut by its end is copied into the parser. `input` is advanced past
-    /// what was processed; `Ok(None)` means all of it was (the parser keeps a partial
-    /// line), otherwise call again with the rest.
-    ///
-    /// Input given to [`EventParser::feed`] and not drained yet comes first.
-    ///
-    /// ```
-    /// use pushwire_sse::{EventParser, Item};
-    /// let mut p = EventParser::new();
-    /// let mut chunk: &[u8] = b"data: a\n\ndata: b\n\ndata: c";
-    /// let mut data = Vec::new();
-    /// while let Some(item) = p.next_item_from(&mut chunk)? {
-    ///     if let Item::Event(ev) = item {
-    ///         data.push(ev.data);
-    ///     }
-    /// }
-    /// assert_eq!((data, chunk.len()), (vec!["a".to_string(), "b".to_string()], 0));
-    /// let mut more: &[u8] = b"\n\n";
-    /// assert!(matches!(p.next_item_from(&mut more)?, Some(Item::Event(ev)) if ev.data == "c"));
-    /// # Ok::<(), pushwire_sse::Error>(())
-    /// ```
-    #[inline]
-    pub fn next_item_from(&mut self, input: &mut &[u8]) -> Result<Option<Item>, Error> {
-        if self.absorb(input) {
-            // The whole input joined the partial line: the 1- and 7-byte chunk case.
-            *input = &[];
-            return Ok(None);
-        }
-        self.next_item_unabsorbed(input)
-    }
-
-    /// [`EventParser::next_item_from`] once [`EventParser::absorb`] said no.
-    pub(crate) fn next_item_unabsorbed(
-        &mut self,
-        input: &mut &[u8],
-    ) -> Result<Option<Item>, Error> {
-        let kind = self.step_from(input);
-        self.item(kind)
-    }
-
-    /// Takes all of `input` if that is all [`EventParser::next_item_from`] would do with it
-    /// (nothing fed waits, no line end in it, no state to settle): the fast path for small
-    /// chunks, which skips building and dropping a `Result` (the `Stream` adapter calls it
-    /// directly).
-    #[inline]
-    pub(crate) fn absorb(&mut self, input: &[u8]) -> bool {
-        self.fed_pos >= self.fed.len() && self.lines.append_quietly(input)
-    }
-
-    /// [`EventParser::absorb`] for a caller that has drained what was fed (so nothing can
-    /// wait there): one check fewer per chunk.
-    #[cfg(feature = "stream")]
-    #[inline]
-    pub(crate) fn absorb_drained(&mut self, input: &[u8]) -> bool {
-        debug_assert!(self.fed_pos >= self.fed.len());
-        self.lines.append_quietly(input)
-    }
-
-    /// Like [`EventParser::next_item_from`], borrowing the text from the parser's buffers
-    /// (see [`EventParser::next_item_ref`]).
-    pub fn next_item_ref_from(&mut self, input: &mut &[u8]) -> Result<Option<ItemRef<'_>>, Error> {
-        let kind = self.step_from(input);
-        self.item_ref(kind)
+        let kind = self.step();
+        let f = &mut self.fields;
+        Ok(Some(match kind {
+            Kind::Need | Kind::Nothing => return Ok(None),
+            Kind::Limit(e) => return Err(e.into()),
+            Kind::Event => {
+                let event_type = if !f.type_set || f.event_type.is_empty() {
+                    f.message.clone()
+                } else {
+                    if *f.last_type != *f.event_type {
+                        f.last_type = Arc::from(f.event_type.as_str());
+                    }
+                    f.last_type.clone()
+                };
+                let data = match f.data_span {
+                    Some((a, b)) => self.text.get(a..b).unwrap_or_default().to_owned(),
+                    // Hand the buffer over rather than copy it.
+                    None => std::mem::take(&mut f.data),
+                };
+                Item::Event(MessageEvent {
+                    event_type,
+                    data,
+                    last_event_id: f.last_event_id_arc(),
+                })
+            }
+            Kind::Retry => Item::Retry(f.reconnection_time.unwrap_or_default()),
+            Kind::Comment => Item::Comment(std::mem::take(&mut f.comment)),
+            Kind::LastEventId => Item::LastEventId(f.last_event_id_arc()),
+        }))
     }
 
     /// Like [`EventParser::next_item`], borrowing the text from the parser's buffers
@@ -426,40 +424,7 @@ impl EventParser {
     /// # Ok::<(), pushwire_sse::Error>(())
     /// ```
     pub fn next_item_ref(&mut self) -> Result<Option<ItemRef<'_>>, Error> {
-        let kind = self.step_fed();
-        self.item_ref(kind)
-    }
-
-    /// The owned item for `kind`.
-    fn item(&mut self, kind: Kind) -> Result<Option<Item>, Error> {
-        let f = &mut self.fields;
-        Ok(Some(match kind {
-            Kind::Need | Kind::Nothing => return Ok(None),
-            Kind::Limit(e) => return Err(e.into()),
-            Kind::Event => {
-                let event_type = if !f.type_set || f.event_type.is_empty() {
-                    f.message.clone()
-                } else {
-                    if *f.last_type != *f.event_type {
-                        f.last_type = Arc::from(f.event_type.as_str());
-                    }
-                    f.last_type.clone()
-                };
-                Item::Event(MessageEvent {
-                    event_type,
-                    // Hand the text over rather than copy it.
-                    data: std::mem::take(&mut f.text),
-                    last_event_id: f.last_event_id_arc(),
-                })
-            }
-            Kind::Retry => Item::Retry(f.reconnection_time.unwrap_or_default()),
-            Kind::Comment => Item::Comment(std::mem::take(&mut f.comment)),
-            Kind::LastEventId => Item::LastEventId(f.last_event_id_arc()),
-        }))
-    }
-
-    /// The borrowed item for `kind`.
-    fn item_ref(&self, kind: Kind) -> Result<Option<ItemRef<'_>>, Error> {
+        let kind = self.step();
         let f = &self.fields;
         Ok(Some(match kind {
             Kind::Need | Kind::Nothing => return Ok(None),
@@ -470,7 +435,10 @@ impl EventParser {
                 } else {
                     &f.event_type
                 },
-                data: &f.text,
+                data: match f.data_span {
+                    Some((a, b)) => self.text.get(a..b).unwrap_or_default(),
+                    None => &f.data,
+                },
                 last_event_id: &f.last_event_id,
             },
             Kind::Retry => ItemRef::Retry(f.reconnection_time.unwrap_or_default()),
@@ -479,27 +447,92 @@ impl EventParser {
         }))
     }
 
-    /// Processes what [`EventParser::feed`] left until a line produces something.
-    fn step_fed(&mut self) -> Kind {
+    /// Processes lines until one produces something.
+    ///
+    /// Lines are processed in place from `text[pos..]`; consumed text is released in one
+    /// go at the next `feed` (per line it showed up in profiles).
+    fn step(&mut self) -> Kind {
         self.fields.reset_dispatched();
-        if self.fed_pos >= self.fed.len() {
-            return Kind::Need;
-        }
-        // Taken out for the time of the call so that it and the fields can be borrowed at
-        // once (moving a `Vec` is three words).
-        let fed = std::mem::take(&mut self.fed);
-        let mut input = fed.get(self.fed_pos..).unwrap_or_default();
-        let kind = self.lines.step(&mut self.fields, &mut input);
-        self.fed_pos = fed.len() - input.len();
-        self.fed = fed;
-        kind
+        self.step_inner()
     }
 
-    /// Processes what was fed, then `input`, until a line produces something.
-    fn step_from(&mut self, input: &mut &[u8]) -> Kind {
-        match self.step_fed() {
-            Kind::Need => self.lines.step(&mut self.fields, input),
-            kind => kind,
+    fn step_inner(&mut self) -> Kind {
+        loop {
+            let input = self.text.get(self.pos..).unwrap_or_default();
+            if self.bom_pending {
+                // Rules 2 and 3: exactly one BOM, only at the very start. A BOM split
+                // across chunks is decoded once its third byte arrives.
+                if input.is_empty() {
+                    return Kind::Need;
+                }
+                self.bom_pending = false;
+                if input.starts_with(BOM) {
+                    self.pos += BOM.len_utf8();
+                    continue;
+                }
+            }
+            if self.skip_lf {
+                // Rule 5: CR at the end of one chunk, LF at the start of the next.
+                match input.as_bytes().first() {
+                    None => return Kind::Need,
+                    Some(b'\n') => {
+                        self.pos += 1;
+                        self.skip_lf = false;
+                        continue;
+                    }
+                    Some(_) => self.skip_lf = false,
+                }
+            }
+            let bytes = input.as_bytes();
+            let found = match bytes.first() {
+                // A blank line (one per event): no scan. `scanned` bytes hold no line end,
+                // so a first byte LF means `scanned` is 0.
+                Some(b'\n') => Some(0),
+                _ => bytes
+                    .get(self.scanned..)
+                    .and_then(find_line_end)
+                    .map(|i| i + self.scanned),
+            };
+            let Some(end) = found else {
+                self.scanned = input.len();
+                if self.dropping_line {
+                    self.pos = self.text.len();
+                    self.scanned = 0;
+                } else if self.scanned > self.fields.cfg.max_line {
+                    // An over-long partial line: drop what is buffered and the rest as it
+                    // comes, so memory stays at the limit whatever the chunking.
+                    self.pos = self.text.len();
+                    self.scanned = 0;
+                    self.dropping_line = true;
+                    self.fields.abort_block();
+                    return Kind::Limit(CapacityError::LineTooLong);
+                }
+                return Kind::Need;
+            };
+            // Rule 4: CRLF, LF or a lone CR ends the line.
+            let mut consumed = end + 1;
+            if bytes.get(end) == Some(&b'\r') {
+                match bytes.get(end + 1) {
+                    Some(b'\n') => consumed += 1,
+                    Some(_) => {}
+                    None => self.skip_lf = true,
+                }
+            }
+            let result = if self.dropping_line {
+                self.dropping_line = false;
+                Kind::Nothing
+            } else if end > self.fields.cfg.max_line {
+                self.fields.abort_block();
+                Kind::Limit(CapacityError::LineTooLong)
+            } else {
+                let line = input.get(..end).unwrap_or_default();
+                self.fields.process_line(line, self.pos, &self.text)
+            };
+            self.pos += consumed;
+            self.scanned = 0;
+            if result != Kind::Nothing {
+                return result;
+            }
         }
     }
 
@@ -513,186 +546,20 @@ impl EventParser {
     /// do (the standard's text starts it at `""`, which would make a resumed stream whose
     /// events carry no `id` forget the cursor it resumed from).
     pub fn finish(&mut self) {
-        self.fed.clear();
-        self.fed_pos = 0;
-        let l = &mut self.lines;
-        l.clear_line();
-        l.bom_pending = true;
-        l.skip_lf = false;
-        l.dropping_line = false;
+        self.text.clear();
+        self.pos = 0;
+        self.scanned = 0;
+        self.partial_len = 0;
+        self.bom_pending = true;
+        self.skip_lf = false;
+        self.dropping_line = false;
         let f = &mut self.fields;
-        f.clear_data();
-        f.text.clear();
+        f.data.clear();
+        f.data_span = None;
         f.type_set = false;
         f.id_pending = false;
         f.skipping_block = false;
         f.dispatched = false;
-    }
-}
-
-impl Lines {
-    /// Appends `input` to the partial line if that is all processing it would do: no line
-    /// end in it, no state to settle first (BOM, a CR's LF, a line being dropped), and too
-    /// short to break `max_line`. Returns whether it did.
-    #[inline(always)]
-    fn append_quietly(&mut self, input: &[u8]) -> bool {
-        if self.bom_pending
-            | self.skip_lf
-            | self.dropping_line
-            | (self.line.len() + input.len() > self.short_line)
-        {
-            return false;
-        }
-        if let [b] = *input {
-            // One byte: a compare and a push beat a search and a `memcpy` call.
-            if b == b'\n' || b == b'\r' {
-                return false;
-            }
-            self.line.push(b);
-            return true;
-        }
-        let has_eol = if input.len() < 16 {
-            // A short chunk (the 7-byte case): tested inline, without a loop.
-            has_line_end_short(input)
-        } else {
-            find_line_end(input).is_some()
-        };
-        if has_eol {
-            return false;
-        }
-        self.line.extend_from_slice(input);
-        true
-    }
-
-    fn clear_line(&mut self) {
-        self.line.clear();
-        self.checked = 0;
-        self.decoded = 0;
-    }
-
-    /// Splits `input` into lines and processes them until one produces something; `input`
-    /// is advanced past what was processed, and is empty when this returns [`Kind::Need`].
-    fn step(&mut self, f: &mut Fields, input: &mut &[u8]) -> Kind {
-        loop {
-            let bytes = *input;
-            if self.bom_pending | self.skip_lf {
-                let Some((&b, rest)) = bytes.split_first() else {
-                    return Kind::Need;
-                };
-                if self.skip_lf {
-                    // Rule 5: CR at the end of one input, LF at the start of the next.
-                    self.skip_lf = false;
-                    if b == b'\n' {
-                        *input = rest;
-                        continue;
-                    }
-                } else if BOM.get(self.line.len()) == Some(&b) {
-                    // Rules 2 and 3: exactly one BOM, only at the very start, possibly cut
-                    // into single bytes; its bytes wait in `line` until it is complete.
-                    *input = rest;
-                    if self.line.len() == 2 {
-                        self.line.clear();
-                        self.bom_pending = false;
-                    } else {
-                        self.line.push(b);
-                    }
-                    continue;
-                } else {
-                    // No BOM: whatever of one was seen starts the first line.
-                    self.bom_pending = false;
-                }
-            }
-            // A blank line (one per event) needs no search.
-            let found = match bytes.first() {
-                None => return Kind::Need,
-                Some(b'\n') => Some(0),
-                Some(_) => find_line_end(bytes),
-            };
-            let Some(end) = found else {
-                *input = &[];
-                return self.partial(f, bytes);
-            };
-            // Rule 4: CRLF, LF or a lone CR ends the line.
-            let mut consumed = end + 1;
-            if bytes.get(end) == Some(&b'\r') {
-                match bytes.get(end + 1) {
-                    Some(b'\n') => consumed += 1,
-                    Some(_) => {}
-                    None => self.skip_lf = true,
-                }
-            }
-            let (head, rest) = bytes.split_at(consumed.min(bytes.len()));
-            *input = rest;
-            let content = head.get(..end).unwrap_or_default();
-            let kind = if self.dropping_line {
-                self.dropping_line = false;
-                Kind::Nothing
-            } else if self.line.is_empty() {
-                f.line(content)
-            } else {
-                self.line.extend_from_slice(content);
-                let kind = f.line(&self.line);
-                self.clear_line();
-                kind
-            };
-            if kind != Kind::Nothing {
-                return kind;
-            }
-        }
-    }
-
-    /// `bytes` (no line end) continue the partial line: kept, or dropped once the line is
-    /// longer than `max_line` (rule: memory stays at the limit whatever the chunking).
-    fn partial(&mut self, f: &mut Fields, bytes: &[u8]) -> Kind {
-        if self.dropping_line {
-            return Kind::Need;
-        }
-        let len = self.line.len() + bytes.len();
-        if len <= self.short_line {
-            self.line.extend_from_slice(bytes);
-            return Kind::Need;
-        }
-        // The limit counts decoded text of complete characters (`Config::max_line`), which
-        // is at least the raw length minus the 3 bytes of a cut character: past that, no
-        // need to copy the bytes to know.
-        if len <= self.max_line.saturating_add(3) {
-            self.line.extend_from_slice(bytes);
-            if self.decoded_len() <= self.max_line {
-                return Kind::Need;
-            }
-        }
-        self.clear_line();
-        self.dropping_line = true;
-        f.abort_block();
-        Kind::Limit(CapacityError::LineTooLong)
-    }
-
-    /// The length of the partial line's text, without a character its end cuts (decoded
-    /// incrementally: each byte is looked at once, plus at most 3 again for a cut
-    /// character). An invalid sequence counts as the 3 bytes of U+FFFD.
-    #[cold]
-    fn decoded_len(&mut self) -> usize {
-        loop {
-            let rest = self.line.get(self.checked..).unwrap_or_default();
-            match std::str::from_utf8(rest) {
-                Ok(_) => {
-                    self.decoded += rest.len();
-                    self.checked += rest.len();
-                    return self.decoded;
-                }
-                Err(e) => {
-                    self.decoded += e.valid_up_to();
-                    self.checked += e.valid_up_to();
-                    match e.error_len() {
-                        Some(n) => {
-                            self.decoded += char::REPLACEMENT_CHARACTER.len_utf8();
-                            self.checked += n;
-                        }
-                        None => return self.decoded,
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -704,57 +571,38 @@ impl Fields {
     }
 
     /// Rule 25: resets the data and type buffers after a dispatch (deferred so the borrowed
-    /// item could point into them). The dispatched text's allocation, if the caller left
-    /// it to us, becomes the next data buffer.
+    /// item could point into them).
     #[inline]
     fn reset_dispatched(&mut self) {
         if self.dispatched {
             self.dispatched = false;
-            let text = std::mem::take(&mut self.text);
-            if text.capacity() > self.data.capacity() {
-                self.data = text.into_bytes();
-            }
-            self.clear_data();
+            self.data.clear();
+            self.data_span = None;
             self.type_set = false;
         }
     }
 
-    fn clear_data(&mut self) {
-        self.data.clear();
-        self.has_data = false;
-        self.data_checked = 0;
-        self.data_decoded = 0;
+    /// Copies a data value left in the text into `data` (with its LF).
+    #[cold]
+    fn spill_data(&mut self, text: &str) {
+        if let Some((a, b)) = self.data_span.take() {
+            self.data.push_str(text.get(a..b).unwrap_or_default());
+            self.data.push('\n');
+        }
     }
 
     /// Drops the block being built after a limit error: it leaves no trace.
     fn abort_block(&mut self) {
-        self.clear_data();
+        self.data.clear();
+        self.data_span = None;
         self.type_set = false;
         self.id_pending = false;
         self.skipping_block = true;
     }
 
-    /// One complete line, raw (without its line end): the `max_line` check on its decoded
-    /// text, then rules 10-19.
-    #[inline]
-    fn line(&mut self, raw: &[u8]) -> Kind {
-        // The text is at least as long as the bytes and at most three times as long: only
-        // a line near the limit needs decoding to know.
-        if raw.len() > self.cfg.max_line
-            || (raw.len().saturating_mul(3) > self.cfg.max_line
-                && text_len(raw) > self.cfg.max_line)
-        {
-            self.abort_block();
-            return Kind::Limit(CapacityError::LineTooLong);
-        }
-        self.process_line(raw)
-    }
-
-    /// Processes one complete line (without its line end), rules 10-19, on its bytes: field
-    /// names are ASCII and compared as bytes, values are decoded where they are stored (data
-    /// once per event, at dispatch).
-    #[inline]
-    fn process_line(&mut self, line: &[u8]) -> Kind {
+    /// Processes one complete line (without its line end), rules 10-19. The line is
+    /// `text[start..start + line.len()]`.
+    fn process_line(&mut self, line: &str, start: usize, text: &str) -> Kind {
         if line.is_empty() {
             if self.skipping_block {
                 self.skipping_block = false;
@@ -767,41 +615,39 @@ impl Fields {
         }
         let (field, value) = split_field(line);
         // Rule 12: one leading U+0020 (only a space) goes.
-        let value = value.strip_prefix(b" ").unwrap_or(value);
+        let value = value.strip_prefix(' ').unwrap_or(value);
         match field {
             // Rule 11: a comment (empty field name).
             Field::Comment => {
                 self.comment.clear();
-                push_text(&mut self.comment, value);
+                self.comment.push_str(value);
                 return Kind::Comment;
             }
             Field::Data => {
-                // Rule 16: append the value and an LF. The buffer keeps the LFs between
-                // values only (the last one would go at dispatch, rule 23); the limit counts
-                // the text with the final LF.
-                let sep = usize::from(self.has_data);
-                let raw = self.data.len() + sep + value.len() + 1;
-                if raw > self.cfg.max_event_data
-                    || (raw.saturating_mul(3) > self.cfg.max_event_data
-                        && self.data_text_len() + sep + text_len(value) + 1
-                            > self.cfg.max_event_data)
-                {
+                // Rule 16. The value is a suffix of the line.
+                if self.data_span.is_none() && self.data.is_empty() {
+                    if value.len() >= self.cfg.max_event_data {
+                        self.abort_block();
+                        return Kind::Limit(CapacityError::EventDataTooLarge);
+                    }
+                    let end = start + line.len();
+                    self.data_span = Some((end - value.len(), end));
+                    return Kind::Nothing;
+                }
+                self.spill_data(text);
+                self.data.reserve(value.len() + 1);
+                self.data.push_str(value);
+                self.data.push('\n');
+                if self.data.len() > self.cfg.max_event_data {
                     self.abort_block();
                     return Kind::Limit(CapacityError::EventDataTooLarge);
                 }
-                if self.has_data {
-                    self.data.reserve(value.len() + 1);
-                    self.data.push(b'\n');
-                }
-                self.data.extend_from_slice(value);
-                self.has_data = true;
             }
             Field::Event => {
-                // Rule 15. A repeated type is not decoded or copied again (equal bytes are
-                // valid UTF-8, so they decode to themselves).
-                if value != self.event_type.as_bytes() {
+                // Rule 15. A repeated type is not copied again.
+                if value != self.event_type {
                     self.event_type.clear();
-                    push_text(&mut self.event_type, value);
+                    self.event_type.push_str(value);
                     if self.event_type.len() > self.cfg.max_event_type_len {
                         self.event_type.clear();
                         self.abort_block();
@@ -811,9 +657,9 @@ impl Fields {
                 self.type_set = true;
             }
             // Rule 17: an id containing NUL is ignored; otherwise set, even to "".
-            Field::Id if !has_nul(value) => {
+            Field::Id if !has_nul(value.as_bytes()) => {
                 self.id_next.clear();
-                push_text(&mut self.id_next, value);
+                self.id_next.push_str(value);
                 if self.id_next.len() > self.cfg.max_id_len {
                     self.abort_block();
                     return Kind::Limit(CapacityError::IdTooLong);
@@ -821,8 +667,8 @@ impl Fields {
                 self.id_pending = true;
             }
             // Rule 18: one or more ASCII digits, base 10 (leading zeros fine).
-            Field::Retry if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
-                let ms = value.iter().fold(0u64, |acc, &d| {
+            Field::Retry if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                let ms = value.bytes().fold(0u64, |acc, d| {
                     acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
                 });
                 let t = Duration::from_millis(ms);
@@ -835,22 +681,11 @@ impl Fields {
         Kind::Nothing
     }
 
-    /// The length of the data buffer's text (without the final LF), decoded incrementally
-    /// (each byte looked at once): only asked for events near `max_event_data`. A cut
-    /// sequence at the end is followed by the LF of its line, so it is one U+FFFD.
-    #[cold]
-    fn data_text_len(&mut self) -> usize {
-        let rest = self.data.get(self.data_checked..).unwrap_or_default();
-        self.data_decoded += text_len(rest);
-        self.data_checked = self.data.len();
-        self.data_decoded
-    }
-
     /// Rules 20-25: a blank line.
     fn dispatch(&mut self) -> Kind {
         // Rules 20, 21: commit the id buffer, which is not reset.
         // Rule 22: no data, no event.
-        if !self.has_data {
+        if self.data_span.is_none() && self.data.is_empty() {
             // Only here does a change need detecting: it is the item we report.
             let changed = self.id_pending && self.id_next != self.last_event_id;
             if changed {
@@ -871,43 +706,15 @@ impl Fields {
             self.last_event_id_arc = None;
             self.id_pending = false;
         }
-        // Rule 1, once per event: the data buffer becomes the event's text without a copy
-        // when it is valid UTF-8. Rule 23: the final LF was never appended.
-        let raw = std::mem::take(&mut self.data);
-        self.text = match String::from_utf8(raw) {
-            Ok(text) => text,
-            Err(e) => {
-                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                self.data = e.into_bytes();
-                text
-            }
-        };
+        // Rule 23: exactly one trailing LF goes (every data line ended with one; a value
+        // left in the text has its LF implied).
+        if self.data_span.is_none() {
+            self.data.truncate(self.data.len().saturating_sub(1));
+        }
         // Rules 24, 25: the caller reads type and data, the next step resets them.
         self.dispatched = true;
         Kind::Event
     }
-}
-
-/// Appends `bytes` decoded as rule 1 says (U+FFFD per maximal invalid subpart).
-#[inline]
-fn push_text(dst: &mut String, bytes: &[u8]) {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => dst.push_str(s),
-        Err(_) => dst.push_str(&String::from_utf8_lossy(bytes)),
-    }
-}
-
-/// The length of `bytes` decoded as rule 1 says: each maximal invalid subpart (a sequence
-/// cut by the end included) is the 3 bytes of U+FFFD.
-fn text_len(bytes: &[u8]) -> usize {
-    let mut len = 0;
-    for chunk in bytes.utf8_chunks() {
-        len += chunk.valid().len();
-        if !chunk.invalid().is_empty() {
-            len += char::REPLACEMENT_CHARACTER.len_utf8();
-        }
-    }
-    len
 }
 
 /// Does `id` hold a NUL (rule 17)? Ids are short: a plain loop beats a `memchr` call.
@@ -929,22 +736,22 @@ enum Field {
 
 /// Rules 12 and 13: the field is everything before the first colon and the value everything
 /// after it; a line without a colon is a field name with an empty value. The common lines are
-/// recognised by their first bytes, without searching for the colon. The names are ASCII, so
-/// comparing bytes is comparing decoded text (an invalid byte decodes to U+FFFD, never to a
-/// letter of a name).
+/// recognised by their first bytes, without searching for the colon. Every cut is next to an
+/// ASCII `:`, so at a character boundary.
 #[inline]
-fn split_field(line: &[u8]) -> (Field, &[u8]) {
+fn split_field(line: &str) -> (Field, &str) {
     let tail = |n: usize| line.get(n..).unwrap_or_default();
-    match line.first() {
+    let bytes = line.as_bytes();
+    match bytes.first() {
         Some(b':') => return (Field::Comment, tail(1)),
-        Some(b'd') if line.starts_with(b"data:") => return (Field::Data, tail(5)),
-        Some(b'i') if line.starts_with(b"id:") => return (Field::Id, tail(3)),
-        Some(b'e') if line.starts_with(b"event:") => return (Field::Event, tail(6)),
+        Some(b'd') if bytes.starts_with(b"data:") => return (Field::Data, tail(5)),
+        Some(b'i') if bytes.starts_with(b"id:") => return (Field::Id, tail(3)),
+        Some(b'e') if bytes.starts_with(b"event:") => return (Field::Event, tail(6)),
         _ => {}
     }
-    let (name, value) = match find_colon(line) {
-        Some(i) => (line.get(..i).unwrap_or_default(), tail(i + 1)),
-        None => (line, &[][..]),
+    let (name, value) = match find_colon(bytes) {
+        Some(i) => (bytes.get(..i).unwrap_or_default(), tail(i + 1)),
+        None => (bytes, ""),
     };
     let field = match name {
         b"data" => Field::Data,
@@ -985,20 +792,6 @@ fn eol_in_block(block: &[u8]) -> Option<usize> {
     (m != 0).then(|| 8 + (m.trailing_zeros() / 8) as usize)
 }
 
-/// Does `hay` (meant for fewer than 16 bytes) hold a CR or LF? Two overlapping words cover
-/// 8-15 bytes, two overlapping halves 4-7 bytes: SWAR without a loop.
-#[inline(always)]
-fn has_line_end_short(hay: &[u8]) -> bool {
-    if let (Some(a), Some(b)) = (hay.first_chunk::<8>(), hay.last_chunk::<8>()) {
-        return eol_bits(u64::from_le_bytes(*a)) | eol_bits(u64::from_le_bytes(*b)) != 0;
-    }
-    if let (Some(a), Some(b)) = (hay.first_chunk::<4>(), hay.last_chunk::<4>()) {
-        let w = u64::from(u32::from_le_bytes(*a)) | (u64::from(u32::from_le_bytes(*b)) << 32);
-        return eol_bits(w) != 0;
-    }
-    hay.iter().any(|&b| b == b'\n' || b == b'\r')
-}
-
 /// The index of the first CR or LF.
 ///
 /// The first 16 bytes by SWAR on two words (event-stream lines are mostly short), then
@@ -1016,10 +809,10 @@ fn find_line_end(hay: &[u8]) -> Option<usize> {
         }
         base = 16;
         for block in &mut blocks {
-            let hit = block.iter().fold(0u8, |acc, &b| {
-                acc | u8::from(b == b'\n') | u8::from(b == b'\r')
-            });
-            if hit != 0 {
+            let hit = block
+                .iter()
+                .fold(false, |acc, &b| acc | (b == b'\n') | (b == b'\r'));
+            if hit {
                 return eol_in_block(block).map(|i| base + i);
             }
             base += 16;
@@ -1085,34 +878,8 @@ mod tests {
                 }
             }
             assert_eq!(find_line_end(&vec![b'x'; len]), None);
-            if len < 16 {
-                for pos in 0..len {
-                    for eol in [b'\r', b'\n'] {
-                        let mut v = vec![0x8d; len];
-                        v[pos] = eol;
-                        assert!(has_line_end_short(&v), "{v:?}");
-                    }
-                }
-                assert!(!has_line_end_short(&vec![0x8a; len]));
-                assert!(!has_line_end_short(&vec![0x0b; len]));
-            }
             assert_eq!(find_colon(&vec![0xba; len]), None);
         }
-    }
-
-    /// The data of the single event in `input`, fed in `chunks`, through `next_item_from`.
-    fn data_of(chunks: &[&[u8]]) -> Vec<String> {
-        let mut p = EventParser::new();
-        let mut out = Vec::new();
-        for c in chunks {
-            let mut c: &[u8] = c;
-            while let Some(item) = p.next_item_from(&mut c).unwrap() {
-                if let Item::Event(ev) = item {
-                    out.push(ev.data);
-                }
-            }
-        }
-        out
     }
 
     #[test]
@@ -1129,50 +896,25 @@ mod tests {
             (b"a\xF0\x9F\x98\x80b", "a\u{1F600}b"),
             (b"\xF0\x9F\x98\xF0\x9F\x98\x80", "\u{FFFD}\u{1F600}"),
             (b"\xE0\x80", "\u{FFFD}\u{FFFD}"),
-            // A sequence cut by the line end is one maximal subpart.
-            (b"\xE2\x82", "\u{FFFD}"),
-            (b"\xE2\x82\xAC\xE2", "\u{20AC}\u{FFFD}"),
-            (b"a\xF0\x9F\x98", "a\u{FFFD}"),
-            // Invalid bytes in the field name: not `data`, so no event.
-            (b"", ""),
+            // A sequence cut by the end of the input waits for more.
+            (b"\xE2\x82", ""),
+            (b"\xE2\x82\xAC\xE2", "\u{20AC}"),
+            (b"a\xF0\x9F\x98", "a"),
         ];
         for (bytes, want) in cases {
-            let mut input = b"data:".to_vec();
-            input.extend_from_slice(bytes);
-            input.extend_from_slice(b"\n\n\xFFdata:x\n\n");
-            // Whole, byte by byte, and split at every point.
-            let mut splits: Vec<Vec<&[u8]>> = vec![vec![&input], input.chunks(1).collect()];
-            for i in 0..=input.len() {
-                let (x, y) = input.split_at(i);
+            // Whole, byte by byte, and split at every point (the cut sequence waits).
+            let mut splits: Vec<Vec<&[u8]>> = vec![vec![bytes], bytes.chunks(1).collect()];
+            for i in 0..=bytes.len() {
+                let (x, y) = bytes.split_at(i);
                 splits.push(vec![x, y]);
             }
             for chunks in splits {
-                assert_eq!(data_of(&chunks), [*want], "{chunks:x?}");
+                let mut p = EventParser::new();
+                for c in &chunks {
+                    p.decode(c);
+                }
+                assert_eq!(&p.text, want, "{chunks:x?}");
             }
         }
-    }
-
-    #[test]
-    fn partial_line_limit_counts_decoded_text_of_complete_characters() {
-        // max_line 6: "ab" + an invalid byte is 5 bytes of text, a cut "€" is not counted
-        // until it completes.
-        let cfg = Config::default().with_max_line(6).with_max_event_data(64);
-        let mut p = EventParser::with_config(cfg.clone());
-        let mut c: &[u8] = b"ab\xFF\xE2\x82";
-        assert_eq!(p.next_item_from(&mut c), Ok(None));
-        assert_eq!(p.buffered(), 5);
-        let mut c: &[u8] = b"\xAC";
-        assert_eq!(
-            p.next_item_from(&mut c),
-            Err(Error::Capacity(CapacityError::LineTooLong))
-        );
-        assert_eq!(p.buffered(), 0);
-        // Raw bytes within the limit whose text is not.
-        let mut p = EventParser::with_config(cfg);
-        let mut c: &[u8] = b"\xFF\xFF\xFF";
-        assert_eq!(
-            p.next_item_from(&mut c),
-            Err(Error::Capacity(CapacityError::LineTooLong))
-        );
     }
 }

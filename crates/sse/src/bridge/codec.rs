@@ -1,6 +1,6 @@
 //! A tokio-util codec (feature `codec`).
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::{Error, Event, EventParser, Item};
@@ -8,9 +8,8 @@ use crate::{Error, Event, EventParser, Item};
 /// `Decoder` of event-stream [`Item`]s and `Encoder` of [`Event`]s, for
 /// `tokio_util::codec::FramedRead` / `FramedWrite` / `Framed` over any byte stream.
 ///
-/// Decoding parses the bytes `Framed` read where they lie ([`EventParser::next_item_from`]:
-/// only a line cut by the end of the buffer is moved into the parser, so nothing is
-/// rescanned) and consumes what it parsed; at the end of
+/// Decoding moves the bytes `Framed` read into the [`EventParser`] (which keeps the
+/// partial line itself, so nothing is rescanned) and drains items from it; at the end of
 /// the input an unfinished block is discarded, as the standard says. A limit hit
 /// (`Error::Capacity`) is returned once; `FramedRead` then ends the stream, as it does on
 /// every decoder error (tokio #3976).
@@ -57,12 +56,11 @@ impl Decoder for EventCodec {
     type Error = Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Item>, Error> {
-        // Parsed where it lies in `Framed`'s buffer: only a line cut by its end is copied.
-        let mut rest: &[u8] = src;
-        let item = self.parser.next_item_from(&mut rest);
-        let used = src.len() - rest.len();
-        src.advance(used);
-        item
+        if !src.is_empty() {
+            self.parser.feed(src);
+            src.clear();
+        }
+        self.parser.next_item()
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Item>, Error> {

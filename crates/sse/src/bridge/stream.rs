@@ -44,8 +44,43 @@ use crate::{Error, EventParser, Item};
 pub struct EventStream<S> {
     inner: Pin<Box<S>>,
     parser: EventParser,
-    /// The input ended or failed: only what the parser still holds is left to yield.
-    done: bool,
+    /// Small chunks of a line whose end has not arrived, raw: they reach the parser in one
+    /// `feed` with the chunk that ends the line. A body that arrives a few bytes at a time
+    /// (a slow server, a proxy that flushes often) then costs a search and an append per
+    /// chunk instead of a decode and a parse step per chunk; the parser sees the same bytes
+    /// in the same order, so its output cannot differ (it is split-proof).
+    pending: Vec<u8>,
+    tail: Tail,
+}
+
+/// Where the input is: what is left to do once the parser is drained.
+#[derive(Debug)]
+enum Tail {
+    Reading,
+    /// The input ended: finish the parser (its last unfinished block goes).
+    Ended,
+    /// A chunk failed: finish the parser, then report the error.
+    Failed(Error),
+    /// Only what the parser still holds is left to yield.
+    Done,
+}
+
+/// Chunks up to this size are held back while they hold no line end. Larger chunks go to the
+/// parser at once: they end a line often enough that the search would be wasted work.
+const SMALL_CHUNK: usize = 256;
+
+/// At most this many bytes are held back (8 KiB): past it they are fed, and the parser's own
+/// `max_line` limit governs the line from there, so memory stays bounded whatever the
+/// chunking.
+const PENDING_MAX: usize = 8 * 1024;
+
+/// Whether `chunk` holds a CR or LF: one compare for the one-byte chunks of a trickling body.
+#[inline]
+fn has_line_end(chunk: &[u8]) -> bool {
+    match *chunk {
+        [b] => b == b'\n' || b == b'\r',
+        _ => chunk.iter().any(|&b| b == b'\n' || b == b'\r'),
+    }
 }
 
 impl<S> EventStream<S> {
@@ -60,19 +95,30 @@ impl<S> EventStream<S> {
         EventStream {
             inner: Box::pin(inner),
             parser,
-            done: false,
+            pending: Vec::new(),
+            tail: Tail::Reading,
         }
     }
 
     /// The parser: [`EventParser::last_event_id`] and
-    /// [`EventParser::reconnection_time`] to reconnect with.
+    /// [`EventParser::reconnection_time`] to reconnect with. (Up to 8 KiB of an unfinished
+    /// line may still wait in the adapter, not counted by [`EventParser::buffered`].)
     pub fn parser(&self) -> &EventParser {
         &self.parser
     }
 
-    /// Gives the parser back, e.g. to resume on the next connection's body.
-    pub fn into_parser(self) -> EventParser {
+    /// Gives the parser back, e.g. to resume on the next connection's body; bytes of an
+    /// unfinished line the adapter still held are fed to it first, so nothing is lost.
+    pub fn into_parser(mut self) -> EventParser {
+        self.flush_pending();
         self.parser
+    }
+
+    fn flush_pending(&mut self) {
+        if !self.pending.is_empty() {
+            self.parser.feed(&self.pending);
+            self.pending.clear();
+        }
     }
 }
 
@@ -80,7 +126,8 @@ impl<S> std::fmt::Debug for EventStream<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventStream")
             .field("parser", &self.parser)
-            .field("done", &self.done)
+            .field("pending", &self.pending.len())
+            .field("tail", &self.tail)
             .finish_non_exhaustive()
     }
 }
@@ -94,54 +141,60 @@ where
     type Item = Result<Item, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        // `EventStream` is `Unpin` (the inner stream is boxed), so plain field access works.
         let this = &mut *self;
         loop {
-            // Drain what is buffered before asking for more: one chunk may hold many events.
             match this.parser.next_item() {
                 Ok(Some(item)) => return Poll::Ready(Some(Ok(item))),
                 Ok(None) => {}
                 Err(e) => return Poll::Ready(Some(Err(e))),
             }
-            if this.done {
-                return Poll::Ready(None);
+            // Drained: what the input's state asks for. The held-back bytes were fed before
+            // the input's end was taken in, and drained first, so a partial line's limit
+            // error comes before the end (as it does when every chunk is fed).
+            match std::mem::replace(&mut this.tail, Tail::Done) {
+                Tail::Done => return Poll::Ready(None),
+                Tail::Ended => {
+                    this.parser.finish();
+                    continue;
+                }
+                Tail::Failed(e) => {
+                    this.parser.finish();
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Tail::Reading => this.tail = Tail::Reading,
             }
+            // Read until a chunk gives the parser something to do. Holding back stops at
+            // PENDING_MAX, so a body that never ends a line still reaches the parser (and
+            // its limit), and this loop cannot run unbounded.
             loop {
                 match this.inner.as_mut().poll_next(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Some(Ok(chunk))) => {
-                        // Parsed where it lies; only what follows the first item (if any)
-                        // is copied into the parser, since the chunk cannot be kept.
-                        let mut rest = chunk.as_ref();
-                        // `next_item` above drained what was fed.
-                        if this.parser.absorb_drained(rest) {
-                            // No line end in it: it joined the partial line.
-                            continue;
+                        let chunk = chunk.as_ref();
+                        if chunk.len() <= SMALL_CHUNK
+                            && this.pending.len() + chunk.len() <= PENDING_MAX
+                        {
+                            this.pending.extend_from_slice(chunk);
+                            if !has_line_end(chunk) {
+                                continue;
+                            }
+                            // The line's end came: the held line and this chunk in one feed.
+                            this.flush_pending();
+                        } else {
+                            this.flush_pending();
+                            this.parser.feed(chunk);
                         }
-                        let item = this.parser.next_item_unabsorbed(&mut rest);
-                        if let Ok(None) = item {
-                            // All of it was processed and nothing waits: read on.
-                            continue;
-                        }
-                        if !rest.is_empty() {
-                            this.parser.feed(rest);
-                        }
-                        return Poll::Ready(item.transpose());
                     }
                     Poll::Ready(Some(Err(e))) => {
-                        this.done = true;
-                        this.parser.finish();
-                        return Poll::Ready(Some(Err(Error::Io(Arc::new(std::io::Error::other(
-                            e,
-                        ))))));
+                        this.flush_pending();
+                        this.tail = Tail::Failed(Error::Io(Arc::new(std::io::Error::other(e))));
                     }
                     Poll::Ready(None) => {
-                        // Everything complete was drained; the rest is an unfinished block.
-                        this.done = true;
-                        this.parser.finish();
-                        break;
+                        this.flush_pending();
+                        this.tail = Tail::Ended;
                     }
                 }
+                break;
             }
         }
     }
@@ -245,6 +298,68 @@ mod tests {
             assert!(matches!(s.next().await, Some(Err(Error::Capacity(_)))));
             assert!(matches!(s.next().await, Some(Ok(Item::Event(ev))) if ev.data == "ok"));
             assert!(s.next().await.is_none());
+        });
+    }
+
+    #[test]
+    fn a_line_trickled_past_the_hold_back_limit_still_hits_max_line() {
+        // 20,000 one-byte chunks without a line end: more than PENDING_MAX is never held,
+        // the parser gets the bytes and its max_line (10,000) cuts the line once.
+        let cfg = crate::Config::default().with_max_line(10_000);
+        let mut input = b"data: ".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 20_000));
+        input.extend_from_slice(
+            b"
+
+data: next
+
+",
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let chunks: Vec<_> = input
+                .iter()
+                .map(|b| Ok::<_, std::io::Error>(Bytes::copy_from_slice(&[*b])))
+                .collect();
+            let mut s = EventStream::with_parser(
+                futures::stream::iter(chunks),
+                EventParser::with_config(cfg),
+            );
+            match s.next().await {
+                Some(Err(Error::Capacity(e))) => {
+                    assert_eq!(e, crate::CapacityError::LineTooLong)
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(s.pending.len() <= PENDING_MAX);
+            assert!(matches!(s.next().await, Some(Ok(Item::Event(ev))) if ev.data == "next"));
+            assert!(s.next().await.is_none());
+        });
+    }
+
+    #[test]
+    fn into_parser_keeps_the_bytes_held_back() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            // The body sends half a line and then stalls.
+            let body = futures::stream::iter([
+                Ok::<_, std::io::Error>(Bytes::from_static(b"data: ha")),
+                Ok(Bytes::from_static(b"lf")),
+            ])
+            .chain(futures::stream::pending());
+            let mut s = EventStream::new(body);
+            assert!(futures::poll!(s.next()).is_pending());
+            assert_eq!(s.pending, b"data: half");
+            let mut parser = s.into_parser();
+            parser.feed(b"\n\n");
+            match parser.next_item() {
+                Ok(Some(Item::Event(ev))) => assert_eq!(ev.data, "half"),
+                other => panic!("{other:?}"),
+            }
         });
     }
 }
