@@ -192,7 +192,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     }
 
     /// Serves requests until the peer leaves, an error ends the connection, or shutdown.
-    pub(crate) async fn serve(mut self) {
+    /// Serves the connection to its end. Not an `async fn` taking `self`: such a future keeps
+    /// its argument and the local it is moved into, two copies of this `Conn` in every
+    /// connection's task; the block below holds one and lends it out.
+    pub(crate) fn serve(mut self) -> impl std::future::Future<Output = ()> {
+        async move { self.serve_loop().await }
+    }
+
+    async fn serve_loop(&mut self) {
         let mut first = true;
         loop {
             let req = match self.read_head(first).await {
@@ -480,7 +487,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         };
         let is_ws_route = matches!(route, Route::Ws | Route::Echo);
         if route == Route::Other {
-            let req = req.to_request();
+            let req = req.into_request();
             return Box::pin(crate::files::serve(
                 self, &req, route, keep_alive, head_only,
             ))
@@ -510,7 +517,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         }
         match route {
             Route::Index | Route::Other => {
-                let req = req.to_request();
+                let req = req.into_request();
                 let page = crate::files::serve(self, &req, route, keep_alive, head_only);
                 return Box::pin(page).await;
             }
@@ -542,15 +549,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 return Box::pin(self.long_poll(req, &access, keep_alive)).await;
             }
             Route::Events => {
-                let req = req.to_request();
+                let req = req.into_request();
                 return Box::pin(crate::stream::sse(self, req, &access)).await;
             }
             Route::Ws => {
-                let req = req.to_request();
+                let req = req.into_request();
                 return Box::pin(crate::stream::websocket(self, req, &access, false)).await;
             }
             Route::Echo => {
-                let req = req.to_request();
+                let req = req.into_request();
                 return Box::pin(crate::stream::websocket(self, req, &access, true)).await;
             }
         }

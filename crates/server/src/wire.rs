@@ -399,6 +399,12 @@ impl Head {
         keep_alive_of(self)
     }
 
+    /// The owned request, and the head gone with it: a long-lived handler (a stream) that
+    /// kept the head beside its request would hold its bytes for the connection's life.
+    pub(crate) fn into_request(self) -> Request {
+        self.to_request()
+    }
+
     /// The owned request (names lower-cased, values sharing the head's bytes).
     pub(crate) fn to_request(&self) -> Request {
         let text = |s: Span| self.text(s).to_string();
