@@ -195,6 +195,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     /// Serves the connection to its end. Not an `async fn` taking `self`: such a future keeps
     /// its argument and the local it is moved into, two copies of this `Conn` in every
     /// connection's task; the block below holds one and lends it out.
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn would store the Conn twice (see above)"
+    )]
     pub(crate) fn serve(mut self) -> impl std::future::Future<Output = ()> {
         async move { self.serve_loop().await }
     }
@@ -1033,22 +1037,7 @@ fn read_once<'a, S: AsyncRead + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use crate::hub::MemoryHub;
-    use crate::listener::{Shared, Stats};
-
-    fn shared() -> Arc<Shared> {
-        let (_tx, rx) = tokio::sync::watch::channel(false);
-        let cfg = Config::default();
-        Arc::new(Shared {
-            scheme: "http",
-            hub: Arc::new(MemoryHub::new(cfg.history, cfg.max_topics)),
-            cfg,
-            stats: Stats::default(),
-            static_root: None,
-            shutdown: rx,
-        })
-    }
+    use crate::listener::test_shared as shared;
 
     #[test]
     fn json_replies_are_written_head_first_after_what_is_held() {

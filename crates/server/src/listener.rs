@@ -407,6 +407,22 @@ pub(crate) fn debug(args: std::fmt::Arguments<'_>) {
     }
 }
 
+/// A server's shared state for unit tests: the default config, a memory hub, plain HTTP (the
+/// shutdown sender is gone, so nothing here must wait on it).
+#[cfg(test)]
+pub(crate) fn test_shared() -> Arc<Shared> {
+    let (_tx, rx) = watch::channel(false);
+    let cfg = Config::default();
+    Arc::new(Shared {
+        scheme: "http",
+        hub: Arc::new(crate::hub::MemoryHub::new(cfg.history, cfg.max_topics)),
+        cfg,
+        stats: Stats::default(),
+        static_root: None,
+        shutdown: rx,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,16 +450,7 @@ mod tests {
     /// that every connection's task cell stays one 128-byte step smaller.
     #[tokio::test]
     async fn connection_task_adds_two_pointers_to_the_connection_future() {
-        let (_tx, rx) = watch::channel(false);
-        let cfg = Config::default();
-        let shared = Arc::new(Shared {
-            scheme: "http",
-            hub: Arc::new(MemoryHub::new(cfg.history, cfg.max_topics)),
-            cfg,
-            stats: Stats::default(),
-            static_root: None,
-            shutdown: rx,
-        });
+        let shared = test_shared();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let client = TcpStream::connect(addr).await.unwrap();

@@ -833,23 +833,7 @@ async fn recv_opt(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use crate::hub::MemoryHub;
-    use crate::listener::{Shared, Stats};
-    use std::sync::Arc;
-
-    fn shared() -> Arc<Shared> {
-        let (_tx, rx) = tokio::sync::watch::channel(false);
-        let cfg = Config::default();
-        Arc::new(Shared {
-            scheme: "http",
-            hub: Arc::new(MemoryHub::new(cfg.history, cfg.max_topics)),
-            cfg,
-            stats: Stats::default(),
-            static_root: None,
-            shutdown: rx,
-        })
-    }
+    use crate::listener::test_shared as shared;
 
     fn request(target: &str) -> Request {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
