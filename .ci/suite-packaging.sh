@@ -30,6 +30,12 @@ step "cargo doc -D warnings --all-features" \
 # and cannot verify. So pushwire-redis and the root `pushwire` are packaged without
 # verification (their file lists and metadata are still checked) until the names change.
 VERIFIED=(pushwire-http pushwire-ws pushwire-sse pushwire-poll pushwire-server)
+# Cargo unpacks the overlay's crates under $CARGO_HOME/registry/src/-<hash of the overlay's
+# path>/NAME-VERSION and reuses a directory it finds there: a second run from a checkout at the
+# same path would verify against the first run's sources (same version number, older code) and
+# fail on APIs added since. Those unpacked copies are ours alone (crates.io's directory is
+# named index.crates.io-*), so they go first.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/pushwire*
 UNVERIFIED=(pushwire-redis pushwire)
 pkg_args=()
 for p in "${VERIFIED[@]}"; do pkg_args+=(-p "$p"); done
