@@ -16,6 +16,7 @@
 //! the wall clock where it is missing). The table gives per parser the median MiB/s over
 //! the rounds and, per round, pushwire's adapter / that parser (median, min–max).
 
+use crate::broadcast::thread_cpu_ns;
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -325,15 +326,6 @@ pub fn run(o: &SseParse, input: &[u8]) -> Result<Vec<ChunkResult>, Error> {
 struct Clock {
     cpu: Option<u64>,
     wall: Instant,
-}
-
-fn thread_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 impl Clock {
