@@ -281,6 +281,12 @@ impl<'b> RequestRef<'b, '_> {
         query::split_target(self.target).2
     }
 
+    /// [`RequestRef::path`] and [`RequestRef::query`] from one look at the target.
+    pub fn path_and_query(&self) -> (&'b str, Option<&'b str>) {
+        let (_, path, query) = query::split_target(self.target);
+        (path, query)
+    }
+
     /// Number of header fields.
     pub fn header_count(&self) -> usize {
         self.fields.len()
@@ -428,6 +434,11 @@ struct Scan {
     first_sp: Option<usize>,
     /// Has the request-target ended (second SP or line end)?
     target_done: bool,
+    /// Where the request-target ended (the byte that ended it).
+    target_end: usize,
+    /// The request line, when it had the plain form [`plain_request_line`] checks (nearly
+    /// every request): the head's parse then starts at the header section.
+    line: Option<StartLine>,
     /// Has the start line ended (and passed `httparse`)?
     start_line_done: bool,
     /// Where the current line starts.
@@ -502,6 +513,7 @@ impl HeadParser {
         let out = build_request(
             buf.get(..end).unwrap_or(buf),
             self.scan.header_lines,
+            self.scan.line,
             &self.limits,
         );
         self.finish(out.map(|r| Status::Complete((r, end))))
@@ -524,6 +536,7 @@ impl HeadParser {
         let out = with_request_ref(
             buf.get(..end).unwrap_or(buf),
             self.scan.header_lines,
+            self.scan.line,
             &self.limits,
             f,
         );
@@ -607,6 +620,9 @@ impl Scan {
         let max_uri = limits.max_uri_len;
         let max_headers = limits.max_headers;
         let s = self;
+        if role == Role::Request && s.pos == 0 {
+            s.plain_start(buf, limits);
+        }
         loop {
             if s.start_line_done {
                 // Header section: the only per-byte rules left are the head limit and line
@@ -692,7 +708,10 @@ impl Scan {
                         return Err(ProtocolError::Method.into());
                     }
                     None => {}
-                    Some(_) if matches!(b, b' ' | b'\r' | b'\n') => s.target_done = true,
+                    Some(_) if matches!(b, b' ' | b'\r' | b'\n') => {
+                        s.target_done = true;
+                        s.target_end = pos;
+                    }
                     Some(sp) if pos - sp > max_uri => {
                         return Err(CapacityError::UriTooLong.into());
                     }
@@ -706,9 +725,65 @@ impl Scan {
                 // after the whole head. httparse answers Partial (it wants headers) or
                 // an error about the start line.
                 let line = buf.get(..=pos).unwrap_or(buf);
+                if role == Role::Request
+                    && let Some(l) = plain_request_line(line, start, s.first_sp, s.target_end)
+                {
+                    s.line = Some(l);
+                    continue;
+                }
                 check_start_line(line, start, role)?;
             }
         }
+    }
+}
+
+impl Scan {
+    /// Crosses a whole request line in plain form (see [`plain_request_line`]) in a few
+    /// searches, leaving the scan where the byte loop of [`Scan::advance`] would leave it
+    /// after the line's LF: no byte of such a line trips a rule or a limit there (its method
+    /// bytes are tokens, its target within `max_uri_len`, its LF before `max_head_bytes`),
+    /// so only the positions are to be set. Anything else (a line not yet complete among
+    /// them) leaves the scan untouched for the byte loop. The loop's per-byte branches were
+    /// most of a short GET's scan.
+    fn plain_start(&mut self, buf: &[u8], limits: &Limits) {
+        let within = buf
+            .get(..buf.len().min(limits.max_head_bytes))
+            .unwrap_or(buf);
+        let Some(sp) = within.iter().position(|&b| b == b' ') else {
+            return;
+        };
+        let after = within.get(sp + 1..).unwrap_or(&[]);
+        let Some(te) = after
+            .iter()
+            .position(|&b| matches!(b, b' ' | b'\r' | b'\n'))
+            .map(|i| sp + 1 + i)
+        else {
+            return;
+        };
+        if te - sp - 1 > limits.max_uri_len {
+            return;
+        }
+        let Some(lf) = within.get(te..).and_then(find_lf).map(|i| te + i) else {
+            return;
+        };
+        let Some(line) = buf.get(..=lf) else {
+            return;
+        };
+        let Some(l) = plain_request_line(line, 0, Some(sp), te) else {
+            return;
+        };
+        *self = Scan {
+            pos: lf + 1,
+            start: Some(0),
+            first_sp: Some(sp),
+            target_done: true,
+            target_end: te,
+            line: Some(l),
+            start_line_done: true,
+            line_start: lf + 1,
+            header_lines: 0,
+            end: None,
+        };
     }
 }
 
@@ -739,6 +814,55 @@ fn find_lf(hay: &[u8]) -> Option<usize> {
         .iter()
         .position(|&b| b == b'\n')
         .map(|i| offset + i)
+}
+
+/// Where the parts of a request line in plain form lie in the head.
+#[derive(Debug, Clone, Copy)]
+struct StartLine {
+    /// The method is `..method_end` (the line starts the head: no empty lines before it).
+    method_end: usize,
+    /// The request-target is `method_end + 1..target_end`.
+    target_end: usize,
+    version: Version,
+    /// Where the header section starts (after the line's LF).
+    headers_at: usize,
+}
+
+/// The request line `line` (the head up to and including its first LF) when it has the
+/// plain form `token SP target SP HTTP/1.x CRLF` (or bare LF), starts the buffer, and its
+/// target is visible ASCII: then httparse accepts it as it is (its method bytes are tokens,
+/// its URI bytes a superset of visible ASCII, its versions exactly these two) and the
+/// request rules after it (method token, target bytes) hold, so neither needs running on
+/// it. Anything else (`None`) goes to [`check_start_line`] and httparse, which name the
+/// rule broken. `first_sp` and `target_end` are the scan's positions of the method's SP and
+/// of the byte that ended the target.
+fn plain_request_line(
+    line: &[u8],
+    start: usize,
+    first_sp: Option<usize>,
+    target_end: usize,
+) -> Option<StartLine> {
+    let sp = first_sp?;
+    if start != 0 || sp == 0 || target_end <= sp + 1 {
+        return None;
+    }
+    let method = line.get(..sp)?;
+    let target = line.get(sp + 1..target_end)?;
+    let rest = line.get(target_end..)?;
+    let version = match rest {
+        b" HTTP/1.1\r\n" | b" HTTP/1.1\n" => Version::Http11,
+        b" HTTP/1.0\r\n" | b" HTTP/1.0\n" => Version::Http10,
+        _ => return None,
+    };
+    if !is_token(method) || !target.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return None;
+    }
+    Some(StartLine {
+        method_end: sp,
+        target_end,
+        version,
+        headers_at: line.len(),
+    })
 }
 
 /// Runs httparse on a buffer ending with the start line's LF.
@@ -812,15 +936,21 @@ fn version(v: Option<u8>) -> Result<Version, Error> {
     }
 }
 
-fn build_request(head: &[u8], header_lines: usize, limits: &Limits) -> Result<Request, Error> {
-    let (method, target, version, fields) = with_request_ref(head, header_lines, limits, |r| {
-        Ok::<_, Error>((
-            Method::from_token(r.method)?,
-            r.target.to_owned(),
-            r.version,
-            field_offsets(head, r.fields),
-        ))
-    })??;
+fn build_request(
+    head: &[u8],
+    header_lines: usize,
+    line: Option<StartLine>,
+    limits: &Limits,
+) -> Result<Request, Error> {
+    let (method, target, version, fields) =
+        with_request_ref(head, header_lines, line, limits, |r| {
+            Ok::<_, Error>((
+                Method::from_token(r.method)?,
+                r.target.to_owned(),
+                r.version,
+                field_offsets(head, r.fields),
+            ))
+        })??;
     Ok(Request {
         method,
         target,
@@ -831,14 +961,43 @@ fn build_request(head: &[u8], header_lines: usize, limits: &Limits) -> Result<Re
 
 /// Runs httparse over a head whose end the scan found, applies the request-line and `Host`
 /// rules, and hands the borrowed view to `f`: the one validation both the owned and the
-/// borrowed parse go through.
+/// borrowed parse go through. A request line the scan found plain (`line`) is taken as
+/// it is, and httparse reads only the header section after it (with the same rules as in
+/// a whole parse, so the same fields and errors): walking the line again was a third of the
+/// parse of a short GET.
 fn with_request_ref<R>(
     head: &[u8],
     header_lines: usize,
+    line: Option<StartLine>,
     limits: &Limits,
     f: impl FnOnce(&RequestRef<'_, '_>) -> R,
 ) -> Result<R, Error> {
     with_slots(header_lines, |slots| {
+        if let Some(l) = line {
+            let text = |a: usize, b: usize| {
+                head.get(a..b)
+                    .and_then(|t| std::str::from_utf8(t).ok())
+                    .unwrap_or("")
+            };
+            let rest = head.get(l.headers_at..).unwrap_or(&[]);
+            let fields = match httparse::parse_headers(rest, slots) {
+                Ok(httparse::Status::Complete((_, fields))) => fields,
+                // As in `parsed`: the scan saw the empty line.
+                Ok(httparse::Status::Partial) => return Err(ProtocolError::LineEnding.into()),
+                Err(e) => return Err(map_httparse_error(e, head, 0, Role::Request)),
+            };
+            let r = RequestRef {
+                method: text(0, l.method_end),
+                target: text(l.method_end + 1, l.target_end),
+                version: l.version,
+                fields,
+            };
+            if r.target.len() > limits.max_uri_len {
+                return Err(CapacityError::UriTooLong.into());
+            }
+            check_host_ref(&r)?;
+            return Ok(f(&r));
+        }
         let mut req = httparse::Request::new(slots);
         parsed(req.parse(head), head, Role::Request)?;
         let method = req.method.unwrap_or("");
@@ -1029,7 +1188,105 @@ fn classify_field_error(e: httparse::Error, head: &[u8], start: usize) -> Error 
 
 #[cfg(test)]
 mod tests {
-    use super::find_lf;
+    use super::*;
+
+    /// What the head at the front of `input` parses to through the plain-line shortcut (when
+    /// the scan took it) and through httparse's whole parse: `(took the shortcut, shortcut
+    /// result, whole-parse result)`, each as the owned head or the error.
+    #[allow(clippy::type_complexity)]
+    fn both_ways(
+        input: &[u8],
+        limits: &Limits,
+    ) -> Option<(bool, Result<Request, Error>, Result<Request, Error>)> {
+        let mut p = HeadParser::new(limits);
+        let end = match p.scan_request(input) {
+            Ok(Status::Complete(end)) => end,
+            _ => return None,
+        };
+        let head = input.get(..end)?;
+        let lines = p.scan.header_lines;
+        let line = p.scan.line;
+        let fast = build_request(head, lines, line, limits);
+        let whole = build_request(head, lines, None, limits);
+        Some((line.is_some(), fast, whole))
+    }
+
+    /// The shortcut for plain request lines (RFC 9112 §3: `method SP request-target SP
+    /// HTTP-version CRLF`) gives what httparse's whole parse gives, fields and errors alike,
+    /// over a grid of lines and header sections, the broken ones included; and it is taken
+    /// for the usual requests.
+    #[test]
+    fn rfc9112_3_plain_request_line_shortcut_agrees_with_httparse() {
+        let methods: &[&[u8]] = &[b"GET", b"POST", b"get", b"G@T", b"", b"GE\rT", b"X-Y"];
+        let seps: &[&[u8]] = &[b" ", b"  ", b"\t"];
+        let targets: &[&[u8]] = &[
+            b"/",
+            b"/healthz",
+            b"/a?b=c#d",
+            b"*",
+            b"http://h/x?y",
+            b"/\x80",
+            b"/a\x7f",
+            b"",
+            b"/a\"b",
+        ];
+        let versions: &[&[u8]] = &[
+            b"HTTP/1.1",
+            b"HTTP/1.0",
+            b"HTTP/2.0",
+            b"HTTP/1.10",
+            b"http/1.1",
+            b"HTTP/1.",
+            b"",
+        ];
+        let ends: &[&[u8]] = &[b"\r\n", b"\n", b"\r\r\n", b" \r\n"];
+        let fields: &[&[u8]] = &[
+            b"Host: h\r\n\r\n",
+            b"Host: h\n\n",
+            b"\r\n",
+            b"Host: a\r\nHost: b\r\n\r\n",
+            b"Host : h\r\n\r\n",
+            b" Host: h\r\n\r\n",
+            b"Host: h\r\nX: \x01\r\n\r\n",
+            b"Host: h\r\n folded\r\n\r\n",
+            b"H\xc3st: h\r\n\r\n",
+            b"Host: h\rX: y\r\n\r\n",
+            b"Host: h:1\r\nConnection: close\r\nA: b\r\n\r\n",
+            b"Host: a b\r\n\r\n",
+        ];
+        let limits = Limits::default().with_max_uri_len(10);
+        let (mut fast, mut total) = (0, 0);
+        for lead in [&b""[..], b"\r\n"] {
+            for m in methods {
+                for s1 in seps {
+                    for t in targets {
+                        for v in versions {
+                            for e in ends {
+                                for f in fields {
+                                    let input = [lead, m, s1, t, b" ", v, e, f, b"GET"].concat();
+                                    let Some((took, a, b)) = both_ways(&input, &limits) else {
+                                        continue;
+                                    };
+                                    total += 1;
+                                    fast += usize::from(took);
+                                    assert_eq!(a, b, "{:?}", String::from_utf8_lossy(&input));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            fast > 100 && fast < total,
+            "shortcut taken {fast} of {total}"
+        );
+        let get = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
+        assert!(matches!(
+            both_ways(get, &limits),
+            Some((true, Ok(_), Ok(_)))
+        ));
+    }
 
     #[test]
     fn find_lf_matches_position_at_every_length_and_offset() {

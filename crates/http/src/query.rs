@@ -9,6 +9,25 @@ use std::borrow::Cow;
 /// empty path read as `/`; asterisk-form `*` and authority-form `h:443` (CONNECT) come back
 /// as their own path. A fragment, which a request-target may not carry, is cut off.
 pub(crate) fn split_target(target: &str) -> (Option<&str>, &str, Option<&str>) {
+    // Origin-form, what nearly every request has: one pass to the first `?` or `#` (two
+    // `find`s were each a call into the substring search, for targets of a few bytes).
+    if target.as_bytes().first() == Some(&b'/') {
+        let Some(i) = target.bytes().position(|b| b == b'?' || b == b'#') else {
+            return (None, target, None);
+        };
+        let path = target.get(..i).unwrap_or(target);
+        if target.as_bytes().get(i) == Some(&b'#') {
+            return (None, path, None);
+        }
+        let query = target.get(i + 1..).unwrap_or("");
+        let query = query.split('#').next().unwrap_or(query);
+        return (None, path, Some(query));
+    }
+    split_any_form(target)
+}
+
+/// [`split_target`] for every form (and its reference for origin-form, in the tests).
+fn split_any_form(target: &str) -> (Option<&str>, &str, Option<&str>) {
     let target = match target.find('#') {
         Some(i) => &target[..i],
         None => target,
@@ -129,6 +148,25 @@ mod tests {
             split_target("/x?a=http://b"),
             (None, "/x", Some("a=http://b"))
         );
+    }
+
+    #[test]
+    fn origin_form_shortcut_agrees_with_the_general_split() {
+        // Every target of up to 6 bytes over the bytes that matter, starting with `/`.
+        let alphabet = ["/", "?", "#", "a", "=", ":"];
+        let mut targets = vec!["/".to_string()];
+        let mut frontier = targets.clone();
+        for _ in 0..5 {
+            let next: Vec<String> = frontier
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+            targets.extend(next.iter().cloned());
+            frontier = next;
+        }
+        for t in &targets {
+            assert_eq!(split_target(t), split_any_form(t), "{t:?}");
+        }
     }
 
     #[test]
