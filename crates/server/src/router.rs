@@ -33,15 +33,21 @@ pub enum Route {
 impl Route {
     /// Routes a (still percent-encoded) path.
     pub fn of(path: &str) -> Route {
+        Route::of_bytes(path.as_bytes())
+    }
+
+    /// [`Route::of`] on the path's bytes (the connection routes the head's bytes without
+    /// checking them for UTF-8 first).
+    pub fn of_bytes(path: &[u8]) -> Route {
         match path {
-            "/" => Route::Index,
-            "/publish" => Route::Publish,
-            "/poll" => Route::Poll,
-            "/long-poll" => Route::LongPoll,
-            "/events" => Route::Events,
-            "/ws" => Route::Ws,
-            "/echo" => Route::Echo,
-            "/healthz" => Route::Health,
+            b"/" => Route::Index,
+            b"/publish" => Route::Publish,
+            b"/poll" => Route::Poll,
+            b"/long-poll" => Route::LongPoll,
+            b"/events" => Route::Events,
+            b"/ws" => Route::Ws,
+            b"/echo" => Route::Echo,
+            b"/healthz" => Route::Health,
             _ => Route::Other,
         }
     }
@@ -299,5 +305,7 @@ mod tests {
         assert!(!Route::Publish.allows("GET"));
         assert!(Route::Poll.allows("HEAD"));
         assert_eq!(Route::of("/x"), Route::Other);
+        assert_eq!(Route::of_bytes(b"/healthz"), Route::Health);
+        assert_eq!(Route::of_bytes(b"/healthz/"), Route::Other);
     }
 }

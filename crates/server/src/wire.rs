@@ -305,24 +305,45 @@ struct Spans {
     version: u8,
     inline: [(Span, Span); INLINE_FIELDS],
     inline_len: u8,
+    /// Some `Connection` value lists `close` / `keep-alive`; some field is `Content-Length`
+    /// or `Transfer-Encoding` (looked at once, in the pass that records the fields: every
+    /// request asks all three).
+    conn_close: bool,
+    conn_keep_alive: bool,
+    framing: bool,
     /// Every field, when there are more than fit inline.
     spilled: Vec<(Span, Span)>,
 }
 
 impl Spans {
     fn of(r: &pushwire_http::RequestRef<'_, '_>, base: usize, len: usize) -> Spans {
+        let (path, query) = r.path_and_query();
         let mut s = Spans {
             method: Span::of(r.method().as_bytes(), base, len),
             target: Span::of(r.target().as_bytes(), base, len),
-            path: Span::within(r.path().as_bytes(), base, len),
-            query: r
-                .query()
-                .map_or_else(Span::default, |q| Span::of(q.as_bytes(), base, len)),
+            path: Span::within(path.as_bytes(), base, len),
+            query: query.map_or_else(Span::default, |q| Span::of(q.as_bytes(), base, len)),
             version: u8::from(r.version() == pushwire_http::Version::Http11),
             inline: [(Span::default(), Span::default()); INLINE_FIELDS],
             inline_len: 0,
+            conn_close: false,
+            conn_keep_alive: false,
+            framing: false,
             spilled: Vec::new(),
         };
+        for (n, v) in r.headers() {
+            let n = n.as_bytes();
+            if n.eq_ignore_ascii_case(b"connection") {
+                for t in v.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                    s.conn_close |= t.eq_ignore_ascii_case(b"close");
+                    s.conn_keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+                }
+            } else if n.eq_ignore_ascii_case(b"content-length")
+                || n.eq_ignore_ascii_case(b"transfer-encoding")
+            {
+                s.framing = true;
+            }
+        }
         let fields = r
             .headers()
             .map(|(n, v)| (Span::of(n.as_bytes(), base, len), Span::of(v, base, len)));
@@ -376,6 +397,11 @@ impl Head {
         self.spans.path.map_or("/", |p| self.text(p))
     }
 
+    /// [`Head::path`] as bytes, without the UTF-8 check (for routing).
+    pub(crate) fn path_bytes(&self) -> &[u8] {
+        self.spans.path.map_or(b"/", |p| p.get(&self.bytes))
+    }
+
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub(crate) fn version(&self) -> u8 {
         self.spans.version
@@ -388,15 +414,13 @@ impl Head {
             .map(|(n, v)| (n.get(&self.bytes), v.get(&self.bytes)))
     }
 
-    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.fields()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v)
-    }
-
     /// Whether the connection stays open after the response (RFC 9112 §9.3).
     pub(crate) fn keep_alive(&self) -> bool {
-        keep_alive_of(self)
+        if self.spans.version == 0 {
+            self.spans.conn_keep_alive
+        } else {
+            !self.spans.conn_close
+        }
     }
 
     /// The owned request, and the head gone with it: a long-lived handler (a stream) that
@@ -438,12 +462,8 @@ impl Head {
 pub(crate) trait HeadView {
     /// The method, as sent.
     fn method_str(&self) -> &str;
-    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
-    fn version_num(&self) -> u8;
     /// The first value of header `name`.
     fn first_header(&self, name: &str) -> Option<&[u8]>;
-    /// Whether some value of `name` lists `token` (comma-separated, case-insensitive).
-    fn lists_token(&self, name: &str, token: &str) -> bool;
     /// The first decoded value of query parameter `name` (borrowed when nothing needed
     /// decoding).
     fn param(&self, name: &str) -> Option<Cow<'_, str>>;
@@ -459,14 +479,6 @@ pub(crate) trait HeadView {
     fn first_header_str(&self, name: &str) -> Option<&str> {
         self.first_header(name)
             .and_then(|v| std::str::from_utf8(v).ok())
-    }
-}
-
-fn keep_alive_of(r: &impl HeadView) -> bool {
-    if r.version_num() == 0 {
-        r.lists_token("connection", "keep-alive")
-    } else {
-        !r.lists_token("connection", "close")
     }
 }
 
@@ -492,27 +504,16 @@ impl HeadView for Head {
     fn method_str(&self) -> &str {
         self.text(self.spans.method)
     }
-    fn version_num(&self) -> u8 {
-        self.spans.version
-    }
     fn first_header(&self, name: &str) -> Option<&[u8]> {
         self.fields()
             .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, v)| v)
     }
-    fn lists_token(&self, name: &str, token: &str) -> bool {
-        self.values(name)
-            .flat_map(|v| v.split(|&b| b == b','))
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-    }
     fn param(&self, name: &str) -> Option<Cow<'_, str>> {
         query_param_in(self.text(self.spans.query), name)
     }
     fn announces_body(&self) -> bool {
-        self.fields().any(|(n, _)| {
-            n.eq_ignore_ascii_case(b"content-length")
-                || n.eq_ignore_ascii_case(b"transfer-encoding")
-        })
+        self.spans.framing
     }
     fn framing_head(&self) -> Result<pushwire_http::Request, HttpError> {
         framing_head_of(self.spans.version, self.fields())
@@ -527,14 +528,8 @@ impl HeadView for Request {
     fn method_str(&self) -> &str {
         &self.method
     }
-    fn version_num(&self) -> u8 {
-        self.version
-    }
     fn first_header(&self, name: &str) -> Option<&[u8]> {
         self.header(name)
-    }
-    fn lists_token(&self, name: &str, token: &str) -> bool {
-        self.has_token(name, token)
     }
     fn param(&self, name: &str) -> Option<Cow<'_, str>> {
         query_param_in(&self.query, name)
@@ -845,6 +840,37 @@ GET http://h:1?x=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /tail HTTP/1.1\
         }
     }
 
+    /// The connection's and body-framing flags recorded at parse time answer what the owned
+    /// request's field scans answer (RFC 9112 §9.3 persistence, §6.3 framing fields).
+    #[test]
+    fn rfc9112_9_3_head_flags_match_the_owned_request() {
+        let heads: &[&[u8]] = &[
+            b"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nconnection: Upgrade ,  CLOSE\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nConnection: closed, x-close\r\n\r\n",
+            b"GET / HTTP/1.0\r\n\r\n",
+            b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+            b"GET / HTTP/1.0\r\nConnection: x\r\nCONNECTION: keep-alive, close\r\n\r\n",
+            b"GET / HTTP/1.0\r\nKeep-Alive: 1\r\nConnectionX: keep-alive\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\ncontent-LENGTH: 0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Lengthy: 1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        ];
+        for raw in heads {
+            let mut buf = BytesMut::from(&raw[..]);
+            let head = HeadReader::new(&limits())
+                .parse_head(&mut buf)
+                .unwrap()
+                .unwrap();
+            let owned = parse_all(raw).unwrap().unwrap();
+            let text = String::from_utf8_lossy(raw);
+            assert_eq!(head.keep_alive(), owned.keep_alive(), "{text}");
+            assert_eq!(head.announces_body(), owned.has_body_headers(), "{text}");
+        }
+    }
+
     #[test]
     fn head_reads_like_the_owned_request() {
         let raw = b"POST /publish?topic=a+b&since=%41-1&bad=%zz&e HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nConnection: Upgrade, CLOSE\r\nOrigin: http://h\r\n\r\nhi";
@@ -861,7 +887,7 @@ GET http://h:1?x=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /tail HTTP/1.1\
             ("POST", "/publish", 1)
         );
         assert!(!head.keep_alive() && head.announces_body());
-        assert!(head.lists_token("connection", "upgrade"));
+        assert!(head.to_request().has_token("connection", "upgrade"));
         assert_eq!(head.first_header("ORIGIN"), Some(&b"http://h"[..]));
         assert_eq!(
             body_kind_of(&head).unwrap(),
