@@ -31,10 +31,18 @@ fn main() -> ExitCode {
             cfg.max_connections
         );
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // One core to run on (`taskset -c 0`, a one-CPU container): the single-threaded scheduler.
+    // With one worker the multi-threaded one still pays its cross-thread machinery on every
+    // wake (atomics, a bounded local queue spilling into the shared injection queue), and its
+    // `block_on` thread (the accept loop) is a second thread on the same core. More cores: one
+    // worker per core the process may use (tokio's default counts the affinity mask).
+    let one_core = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let mut builder = if one_core {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("pushwire: cannot start the runtime: {e}");
