@@ -791,11 +791,16 @@ pub async fn long_poll(
     let mut lat = Vec::new();
     let mut missing = 0u64;
     let mut errors = 0;
+    // Connections stay open until every waiter is done: closed one by one as they finish,
+    // the last round's answers shared both cores with 1,000 teardowns (client close and RST,
+    // server read error, close and task exit), so that round measured them too.
+    let mut open = Vec::with_capacity(o.waiters);
     while let Some(r) = set.join_next().await {
         match r {
-            Ok(Ok(v)) => {
+            Ok(Ok((v, s))) => {
                 missing += (o.rounds - v.len()) as u64;
                 lat.extend(v);
+                open.push(s);
             }
             _ => {
                 errors += 1;
@@ -806,6 +811,7 @@ pub async fn long_poll(
     let secs = t_all.elapsed().as_secs_f64();
     let cpu = probe.cpu_ns().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
     let me1 = me.cpu_ns();
+    drop(open);
     Ok(Measurement {
         name: format!("long-poll n={} rounds={}", o.waiters, o.rounds),
         unit: "answers",
@@ -829,7 +835,7 @@ async fn lp_waiter(
     rounds: usize,
     asked: Arc<AtomicUsize>,
     mut go: tokio::sync::broadcast::Receiver<(usize, Instant)>,
-) -> Result<Vec<u64>, Error> {
+) -> Result<(Vec<u64>, TcpStream), Error> {
     let mut reader = HttpReader::default();
     let mut lat = Vec::with_capacity(rounds);
     for round in 0..rounds {
@@ -849,7 +855,7 @@ async fn lp_waiter(
         lat.push(now.saturating_duration_since(t0).as_nanos() as u64);
         cursor = net::json_next(&body).ok_or("no next cursor")?;
     }
-    Ok(lat)
+    Ok((lat, s))
 }
 
 // ------------------------------------------------------------------------- idle
