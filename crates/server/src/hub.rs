@@ -98,6 +98,7 @@ pub struct Message {
     pub kind: Kind,
     position: Id,
     sse: OnceLock<Bytes>,
+    poll_json: OnceLock<Bytes>,
     ws: OnceLock<Option<pushwire_ws::frame::SharedFrame>>,
     ws_deflate: OnceLock<Option<pushwire_ws::frame::SharedFrame>>,
 }
@@ -114,6 +115,7 @@ impl Message {
             kind,
             data,
             sse: OnceLock::new(),
+            poll_json: OnceLock::new(),
             ws: OnceLock::new(),
             ws_deflate: OnceLock::new(),
         }
@@ -128,6 +130,13 @@ impl Message {
     pub fn sse_event(&self) -> &Bytes {
         self.sse
             .get_or_init(|| crate::wire::encode_sse_message(self))
+    }
+
+    /// The JSON body of a poll or long poll answered with this message alone
+    /// (`{"messages":[..],"next":"<id>","missed":false}`), encoded by the first request that
+    /// needs it: a publish that wakes 1,000 long polls is encoded once, not 1,000 times.
+    pub fn poll_json(self: &Arc<Self>) -> &Bytes {
+        self.poll_json.get_or_init(|| crate::json::single(self))
     }
 
     /// The unmasked server WebSocket frame (pushwire-ws's [`SharedFrame`]), encoded by the

@@ -2,12 +2,26 @@
 //! one encoder for the whole workspace); only the `/healthz` document is the server's own,
 //! written with poll's RFC 8259 string escaper.
 
-use bytes::BytesMut;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
 use pushwire_poll::json as pj;
 
 use crate::cursor::Id;
-use crate::hub::{Batch, HubHealth, Kind};
+use crate::hub::{Batch, HubHealth, Kind, Message};
 use crate::listener::Stats;
+
+/// The body of a poll answering `m` alone: `{"messages":[m],"next":"<m's id>","missed":false}`.
+pub(crate) fn single(m: &Arc<Message>) -> Bytes {
+    let b = Batch {
+        messages: vec![m.clone()],
+        next: m.id.to_string(),
+        missed: false,
+    };
+    let mut out = BytesMut::new();
+    batch_parts_into(&b, &mut out);
+    out.freeze()
+}
 
 /// Appends `s` as a JSON string literal (pushwire-poll's escaper).
 fn string(s: &str, out: &mut BytesMut) {
@@ -18,6 +32,20 @@ fn string(s: &str, out: &mut BytesMut) {
 /// (the [`Kind`] decides, not the bytes) as base64 with `"encoding":"base64"`. Written
 /// straight into the connection's write buffer (see `Conn::send_json`).
 pub fn batch_into(b: &Batch, out: &mut BytesMut) {
+    // One message, nothing missed: the usual long-poll answer, the same bytes for every
+    // waiter the publish wakes, encoded once by the first ([`Message::poll_json`]).
+    if let [m] = &b.messages[..]
+        && !b.missed
+        && *b.next == *m.id
+    {
+        out.extend_from_slice(m.poll_json());
+        return;
+    }
+    batch_parts_into(b, out);
+}
+
+/// [`batch_into`] without the one-message shortcut: what the shortcut's bytes are made with.
+fn batch_parts_into(b: &Batch, out: &mut BytesMut) {
     let payload: usize = b.messages.iter().map(|m| m.data.len()).sum();
     out.reserve(64 + payload + b.messages.len() * 48);
     let items = b
@@ -193,9 +221,6 @@ fn health_fields(h: &HubHealth, s: &Stats) -> [(&'static [u8], u64); 10] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::Message;
-    use bytes::Bytes;
-    use std::sync::Arc;
 
     fn into_string(b: BytesMut) -> String {
         String::from_utf8(b.to_vec()).unwrap()
@@ -271,6 +296,40 @@ mod tests {
             &health(&h, &s)[..],
             br#"{"hub":"redis","redis":"up","connections":{"total":7,"http":3,"websocket":2,"sse":1,"long_poll":1},"rejected_connections":12,"topics":3,"subscribers":4,"slow_disconnects":5,"published":1234567}"#
         );
+    }
+
+    /// The one-message shortcut writes what the general encoder writes, for text, binary and
+    /// escaped payloads, once and again (cached), and is skipped when `missed` or `next` differ.
+    #[test]
+    fn one_message_batch_is_encoded_once_and_the_same() {
+        let e = crate::cursor::Epoch::new("e").unwrap();
+        for (data, kind) in [
+            (&b"hi"[..], Kind::Text),
+            (&b"a\"b\n"[..], Kind::Text),
+            (&b"hi"[..], Kind::Binary),
+            (&b"\xff\x00"[..], Kind::Binary),
+        ] {
+            let m = Arc::new(Message::new(
+                e,
+                7,
+                crate::hub::Payload::new(Bytes::copy_from_slice(data), kind),
+            ));
+            for missed in [false, true] {
+                for next in ["e-7", "e-9"] {
+                    let b = Batch {
+                        messages: vec![m.clone()],
+                        next: next.into(),
+                        missed,
+                    };
+                    let mut general = BytesMut::new();
+                    batch_parts_into(&b, &mut general);
+                    let want = into_string(general);
+                    assert_eq!(batch(&b), want, "{data:?} {kind:?} {missed} {next}");
+                    assert_eq!(batch(&b), want, "cached: {data:?} {kind:?} {missed} {next}");
+                }
+            }
+            assert_eq!(m.poll_json(), &single(&m));
+        }
     }
 
     #[test]
