@@ -746,14 +746,16 @@ mod tests {
         HeadReader::new(&limits()).parse(&mut buf)
     }
 
-
     #[test]
     fn query_params_first_match_decoded_and_borrowed_when_plain() {
         let q = |query: &str, name: &str| query_param_in(query, name).map(Cow::into_owned);
         // The first pair wins, later ones are ignored.
         assert_eq!(q("topic=a&topic=b", "topic").as_deref(), Some("a"));
         // An escaped key decodes to the name; `+` is a space in keys and values.
-        assert_eq!(q("x=1&%74opic=c%2Fd&topic=z", "topic").as_deref(), Some("c/d"));
+        assert_eq!(
+            q("x=1&%74opic=c%2Fd&topic=z", "topic").as_deref(),
+            Some("c/d")
+        );
         assert_eq!(q("topic=a+b", "topic").as_deref(), Some("a b"));
         assert_eq!(q("top+ic=a", "top ic").as_deref(), Some("a"));
         // A key alone, an empty value, a lone `=`, empty pairs and a missing name.
