@@ -331,22 +331,22 @@ impl Spans {
             framing: false,
             spilled: Vec::new(),
         };
-        for (n, v) in r.headers() {
+        // The flags are noted in the pass that records the spans: every request asks them.
+        let (mut close, mut keep_alive, mut framing) = (false, false, false);
+        let fields = r.headers().map(|(n, v)| {
             let n = n.as_bytes();
             if n.eq_ignore_ascii_case(b"connection") {
                 for t in v.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
-                    s.conn_close |= t.eq_ignore_ascii_case(b"close");
-                    s.conn_keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+                    close |= t.eq_ignore_ascii_case(b"close");
+                    keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
                 }
             } else if n.eq_ignore_ascii_case(b"content-length")
                 || n.eq_ignore_ascii_case(b"transfer-encoding")
             {
-                s.framing = true;
+                framing = true;
             }
-        }
-        let fields = r
-            .headers()
-            .map(|(n, v)| (Span::of(n.as_bytes(), base, len), Span::of(v, base, len)));
+            (Span::of(n, base, len), Span::of(v, base, len))
+        });
         if r.header_count() <= INLINE_FIELDS {
             for (slot, f) in s.inline.iter_mut().zip(fields) {
                 *slot = f;
@@ -355,6 +355,7 @@ impl Spans {
         } else {
             s.spilled = fields.collect();
         }
+        (s.conn_close, s.conn_keep_alive, s.framing) = (close, keep_alive, framing);
         s
     }
 
