@@ -23,8 +23,8 @@ use crate::hub::{Kind, Payload, QueueLimits};
 use crate::listener::{Gauge, debug};
 use crate::router::Access;
 use crate::wire::{Request, encode_head, encode_sse_event};
-use pushwire_ws::frame::Role;
-use pushwire_ws::{CloseCode, Message as WsMessage, Protocol, State, handshake};
+use pushwire_ws::frame::{OpCode, Role};
+use pushwire_ws::{CloseCode, Incoming, Message as WsMessage, Protocol, State, handshake};
 
 /// Bytes waiting in `wbuf` past which the subscription is not pulled (64 KiB).
 const HIGH_WATER: usize = 64 * 1024;
@@ -429,11 +429,38 @@ fn ws_pump<'a, S: AsyncRead + AsyncWrite + Unpin + Send>(
         let mut busy = false;
         // The peer's last read brought 8 KiB or more: read big, straight into `rbuf` (`ws_io`).
         let mut streaming = false;
+        // `/echo` sends large binary messages back as they arrive (see `CUT_THROUGH_MIN`);
+        // compressed ones need inflating first, so not with permessage-deflate.
+        let parts_min = if echo && ws.proto.deflate().is_none() {
+            CUT_THROUGH_MIN
+        } else {
+            u64::MAX
+        };
         loop {
             // Take every message buffered (the upgrade's leftovers included) unless the socket is
             // not keeping up with what we already owe it.
             while out.len + c.wbuf.len() < HIGH_WATER {
-                match ws.proto.receive(&mut c.rbuf) {
+                let r = match ws.proto.receive_parts(&mut c.rbuf, parts_min) {
+                    Ok(Some(Incoming::Part(mut p))) => {
+                        busy = true;
+                        // The echo frame's header goes out with the first part; until the
+                        // last, the protocol holds back pongs, pings and a close of ours.
+                        // After our close (`start_frame` refuses) the parts are dropped, as
+                        // a whole message would be.
+                        if p.is_first() {
+                            let len = p.header.payload_len;
+                            let _ = ws.proto.start_frame(OpCode::Binary, len, &mut c.wbuf);
+                        }
+                        if ws.proto.send_part(&mut p.data).is_ok() {
+                            out.push_after(&mut c.wbuf, p.data.freeze());
+                        }
+                        continue;
+                    }
+                    Ok(Some(Incoming::Message(m))) => Ok(Some(m)),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                match r {
                     Ok(Some(m @ (WsMessage::Text(_) | WsMessage::Binary(_)))) if echo => {
                         busy = true;
                         if data_len(&m) >= ZERO_COPY_MIN {
@@ -600,6 +627,16 @@ fn release_idle(rbuf: &mut BytesMut, wbuf: &mut BytesMut, nothing_owed: bool) {
 /// behind their frame header, with one vectored write for a whole batch, instead of being
 /// copied into `wbuf`. Below it a copy costs less than one more `IoSlice`.
 const ZERO_COPY_MIN: usize = 4 * 1024;
+
+/// Binary messages at least this large (64 KiB) that arrive as one uncompressed frame are
+/// echoed as they arrive ("cut-through", [`Protocol::receive_parts`]): each read's bytes are
+/// unmasked and queued behind the echo frame's header at once, so the send copy reads them
+/// while they are still in cache, and the read buffer, no longer held by a whole message
+/// until its echo is written, is reused by the next read instead of a fresh allocation per
+/// message. At 1 MiB (10 connections, 2 in flight) that cut server CPU per message by ~11 %
+/// against the whole-message echo; at 16 KiB it made no difference, so smaller messages keep
+/// the simpler path.
+const CUT_THROUGH_MIN: u64 = 64 * 1024;
 
 /// Most slices handed to one vectored write (Linux takes 1024; 64 covers 32 echoes).
 const MAX_IOV: usize = 64;

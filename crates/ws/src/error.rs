@@ -219,6 +219,10 @@ pub enum UsageError {
     /// `wss://` needs TLS, which this crate does not provide yet.
     #[error("wss:// (tls) is not supported yet")]
     TlsUnsupported,
+    /// A frame that is being received in parts was asked for whole, or a frame of ours was
+    /// started or interrupted while one sent in parts is unfinished.
+    #[error("frame in parts unfinished")]
+    FrameInParts,
 }
 
 /// Why a [`Config`](crate::Config) is invalid.

@@ -46,5 +46,5 @@ pub use close::{CloseCode, CloseFrame, MAX_CLOSE_REASON, parse_close_payload};
 pub use config::Config;
 pub use error::{CapacityError, ConfigError, Error, HandshakeError, ProtocolError, UsageError};
 pub use message::{Message, MessageAssembler, Utf8Bytes, Utf8Validator};
-pub use proto::{Protocol, State};
+pub use proto::{Incoming, Protocol, State};
 pub use stream::{WebSocket, WsReader, WsWriter};

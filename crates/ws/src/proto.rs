@@ -9,7 +9,10 @@ use bytes::{Bytes, BytesMut};
 use crate::close::{CloseCode, CloseFrame, parse_close_payload};
 use crate::config::Config;
 use crate::error::{Error, UsageError};
-use crate::frame::{FrameDecoder, FrameHeader, OpCode, Role, Rsv, SharedFrame, encode_frame};
+use crate::frame::{
+    Decoded, FrameDecoder, FrameHeader, FramePart, OpCode, Role, Rsv, SharedFrame, apply_mask,
+    encode_frame,
+};
 use crate::message::{Message, MessageAssembler, Utf8Bytes};
 
 /// Where a connection is in its life (RFC 6455 §7).
@@ -82,10 +85,33 @@ pub struct Protocol {
     /// What only the end of a connection needs (the close handshake, the error), allocated
     /// when it starts: an open connection, idle or busy, carries one pointer for it.
     end: Option<Box<Ending>>,
+    /// The frame we send in parts ([`Protocol::start_frame`]) while it is unfinished: no
+    /// frame of ours may go out inside it (RFC 6455 §5.4). Boxed: rare, and only for large
+    /// frames.
+    sending: Option<Box<Sending>>,
     /// permessage-deflate, once negotiated: the parameters and our compressor side. Boxed
     /// for the same reason.
     #[cfg(feature = "deflate")]
     deflate: Option<Box<(crate::deflate::DeflateParams, crate::deflate::Deflater)>>,
+}
+
+/// What [`Protocol::receive_parts`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A message, as [`Protocol::receive`] returns it.
+    Message(Message),
+    /// A part of a large binary message that arrives as one frame, unmasked, handed out as
+    /// it arrived. The message is complete with the part for which
+    /// [`FramePart::is_last`] holds.
+    Part(FramePart),
+}
+
+/// A frame we send in parts: how much of its payload is still owed, and a client's key.
+#[derive(Debug)]
+struct Sending {
+    mask: Option<[u8; 4]>,
+    done: u64,
+    len: u64,
 }
 
 /// The state of a connection's end, boxed in `Protocol::end`.
@@ -123,6 +149,7 @@ impl Protocol {
             seen_len: 0,
             cfg,
             end: None,
+            sending: None,
             #[cfg(feature = "deflate")]
             deflate: None,
         }
@@ -225,15 +252,54 @@ impl Protocol {
     /// terminal: it queues a close frame with [`Error::close_code`] when one can still be
     /// sent, and is returned again by every later call.
     pub fn receive(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
+        match self.receive_parts(src, u64::MAX)? {
+            Some(Incoming::Message(m)) => Ok(Some(m)),
+            // Only a frame that `receive_parts` started handing out in parts gets here.
+            Some(Incoming::Part(_)) => Err(self.fail(UsageError::FrameInParts.into())),
+            None => Ok(None),
+        }
+    }
+
+    /// Like [`Protocol::receive`], but a binary message of at least `min_len` bytes that
+    /// arrives as one frame, uncompressed, is handed out in parts as its bytes arrive
+    /// ([`Incoming::Part`]), unmasked, instead of being held in `src` until it is complete:
+    /// a large message can be forwarded (echoed, proxied) while it arrives, from a read
+    /// buffer that stays as small as one read. The limits are those of [`Protocol::receive`]
+    /// (`max_frame` and `max_message` are checked on the header, before any part); fragmented
+    /// messages, text (validated as UTF-8 first) and compressed messages are returned whole.
+    /// Control frames cannot arrive inside a frame, so none comes between its parts.
+    ///
+    /// Once a message is handed out in parts, keep calling this method until its last part.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use pushwire_ws::{Config, Incoming, Protocol, frame::Role};
+    /// let mut server = Protocol::new(Role::Server, &Config::default());
+    /// // A masked 4-byte binary frame (key 0), of which 3 bytes arrived so far.
+    /// let mut rx = BytesMut::from(&[0x82, 0x84, 0, 0, 0, 0, 1, 2, 3][..]);
+    /// let Some(Incoming::Part(p)) = server.receive_parts(&mut rx, 4)? else { panic!() };
+    /// assert_eq!((p.offset, &p.data[..], p.is_last()), (0, &[1, 2, 3][..], false));
+    /// assert!(rx.is_empty()); // nothing of it is held
+    /// # Ok::<(), pushwire_ws::Error>(())
+    /// ```
+    pub fn receive_parts(
+        &mut self,
+        src: &mut BytesMut,
+        min_len: u64,
+    ) -> Result<Option<Incoming>, Error> {
         if src.len() != self.seen_len {
             self.activity = true;
         }
-        let r = self.receive_inner(src);
+        let r = self.receive_inner(src, min_len);
         self.seen_len = src.len();
         r
     }
 
-    fn receive_inner(&mut self, src: &mut BytesMut) -> Result<Option<Message>, Error> {
+    fn receive_inner(
+        &mut self,
+        src: &mut BytesMut,
+        min_len: u64,
+    ) -> Result<Option<Incoming>, Error> {
         loop {
             match self.state {
                 State::Failed => return Err(self.stored_error(Error::Internal)),
@@ -244,9 +310,24 @@ impl Protocol {
                 }
                 State::Open | State::CloseSent => {}
             }
-            let frame = match self.decoder.decode(src) {
+            let assembler = &self.assembler;
+            let max_message = self.cfg.max_message as u64;
+            // A binary message in one uncompressed frame needs no assembly: once its header
+            // passed the decoder (`max_frame`) and the message limit, none of the
+            // assembler's rules can fail it. Anything else goes through the assembler, which
+            // also fails a binary frame inside a fragmented message.
+            let in_parts = |h: &FrameHeader| {
+                h.payload_len >= min_len
+                    && h.opcode == OpCode::Binary
+                    && h.fin
+                    && h.rsv.is_empty()
+                    && h.payload_len <= max_message
+                    && !assembler.in_message()
+            };
+            let frame = match self.decoder.decode_parts(src, in_parts) {
                 Err(e) => return Err(self.fail(e)),
-                Ok(Some(f)) => f,
+                Ok(Some(Decoded::Part(p))) => return Ok(Some(Incoming::Part(p))),
+                Ok(Some(Decoded::Frame(f))) => f,
                 Ok(None) => {
                     if let Some((h, got)) = self.decoder.partial(src)
                         && let Err(e) = self.assembler.on_partial(h, got)
@@ -274,7 +355,7 @@ impl Protocol {
                     self.state = State::Closed;
                     self.closing_started = true;
                     self.end().peer_close = Some(close.clone());
-                    return Ok(Some(Message::Close(close)));
+                    return Ok(Some(Incoming::Message(Message::Close(close))));
                 }
                 OpCode::Ping => {
                     if self.state == State::Open {
@@ -282,16 +363,16 @@ impl Protocol {
                         // needs an answer, so a flood of pings queues one pong.
                         self.pending_pong = Some(frame.payload.clone());
                     }
-                    return Ok(Some(Message::Ping(frame.payload)));
+                    return Ok(Some(Incoming::Message(Message::Ping(frame.payload))));
                 }
                 OpCode::Pong => {
                     self.pong_deadline = None;
-                    return Ok(Some(Message::Pong(frame.payload)));
+                    return Ok(Some(Incoming::Message(Message::Pong(frame.payload))));
                 }
                 OpCode::Text | OpCode::Binary | OpCode::Continuation => {
                     match self.assembler.on_frame(frame) {
                         Err(e) => return Err(self.fail(e)),
-                        Ok(Some(m)) => return Ok(Some(m)),
+                        Ok(Some(m)) => return Ok(Some(Incoming::Message(m))),
                         Ok(None) => continue,
                     }
                 }
@@ -329,14 +410,20 @@ impl Protocol {
 
     /// Is anything queued for [`Protocol::poll_transmit`]?
     pub fn wants_transmit(&self) -> bool {
-        self.pending_pong.is_some()
-            || self.pending_ping
-            || self.end.as_ref().is_some_and(|e| e.pending_close.is_some())
+        // Nothing goes out inside a frame sent in parts.
+        self.sending.is_none()
+            && (self.pending_pong.is_some()
+                || self.pending_ping
+                || self.end.as_ref().is_some_and(|e| e.pending_close.is_some()))
     }
 
     /// Appends the queued control frames (pong, keep-alive ping, close) to `dst`; returns
-    /// whether anything was written.
+    /// whether anything was written. While a frame sent in parts is unfinished
+    /// ([`Protocol::start_frame`]) they wait.
     pub fn poll_transmit(&mut self, dst: &mut BytesMut) -> bool {
+        if self.sending.is_some() {
+            return false;
+        }
         let mut wrote = false;
         if let Some(p) = self.pending_pong.take() {
             self.encode(OpCode::Pong, &p, dst);
@@ -403,6 +490,9 @@ impl Protocol {
     }
 
     fn check_can_send(&self) -> Result<(), Error> {
+        if self.sending.is_some() && self.state != State::Failed {
+            return Err(UsageError::FrameInParts.into());
+        }
         match self.state {
             State::Open => Ok(()),
             State::Failed => Err(self.stored_error(Error::Internal)),
@@ -454,7 +544,88 @@ impl Protocol {
             code,
             reason: Utf8Bytes::from(reason),
         };
+        if self.sending.is_some() {
+            // Not inside the unfinished frame: queued, it follows the frame's last part.
+            crate::close::encode_close_payload(Some(&frame), &mut BytesMut::new())?;
+            self.pending_pong = None;
+            self.state = State::CloseSent;
+            self.closing_started = true;
+            self.end().pending_close = Some(Some(frame));
+            return Ok(());
+        }
         self.send(&Message::Close(Some(frame)), dst)
+    }
+
+    /// Starts a final, uncompressed data frame of `len` payload bytes that the caller sends
+    /// in parts, after `dst`, announcing each with [`Protocol::send_part`]: forwarding a
+    /// large message ([`Protocol::receive_parts`]) without holding it whole. Control frames
+    /// queued before are written to `dst` first; until the last part, nothing else of ours
+    /// may go out (RFC 6455 §5.4: control frames may be injected between the fragments of a
+    /// message, never inside a frame): pongs, pings and a close wait in
+    /// [`Protocol::poll_transmit`], and [`Protocol::send`] is refused
+    /// ([`UsageError::FrameInParts`]).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use pushwire_ws::{Config, Protocol, frame::{OpCode, Role}};
+    /// let mut server = Protocol::new(Role::Server, &Config::default());
+    /// let mut tx = BytesMut::new();
+    /// server.start_frame(OpCode::Binary, 5, &mut tx)?;
+    /// assert_eq!(&tx[..], b"\x82\x05");
+    /// let mut part = *b"Hello";
+    /// server.send_part(&mut part)?; // a client's part would be masked in place
+    /// assert!(server.send(&pushwire_ws::Message::text("next"), &mut tx).is_ok());
+    /// # Ok::<(), pushwire_ws::Error>(())
+    /// ```
+    pub fn start_frame(
+        &mut self,
+        opcode: OpCode,
+        len: u64,
+        dst: &mut BytesMut,
+    ) -> Result<(), Error> {
+        self.check_can_send()?;
+        if !matches!(opcode, OpCode::Text | OpCode::Binary) {
+            return Err(UsageError::FrameInParts.into());
+        }
+        self.poll_transmit(dst);
+        let mut header = self.header(opcode);
+        header.payload_len = len;
+        header.encode(dst);
+        if len > 0 {
+            self.sending = Some(Box::new(Sending {
+                mask: header.mask,
+                done: 0,
+                len,
+            }));
+        }
+        Ok(())
+    }
+
+    /// Announces the next `part` of the frame started with [`Protocol::start_frame`], which
+    /// the caller sends right after what it already queued; a client's part is masked in
+    /// place. Parts beyond the frame's length are refused. After the last, queued control
+    /// frames go out again.
+    pub fn send_part(&mut self, part: &mut [u8]) -> Result<(), Error> {
+        let Some(s) = self.sending.as_deref_mut() else {
+            return Err(UsageError::FrameInParts.into());
+        };
+        let n = part.len() as u64;
+        if n > s.len - s.done {
+            return Err(UsageError::FrameInParts.into());
+        }
+        if let Some(key) = s.mask {
+            apply_mask(part, key, (s.done % 4) as usize);
+        }
+        s.done += n;
+        if s.done == s.len {
+            self.sending = None;
+        }
+        Ok(())
+    }
+
+    /// Is a frame sent in parts ([`Protocol::start_frame`]) unfinished?
+    pub fn is_sending_parts(&self) -> bool {
+        self.sending.is_some()
     }
 
     /// The next instant at which [`Protocol::handle_timeout`] has something to do.

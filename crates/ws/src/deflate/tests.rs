@@ -435,3 +435,20 @@ fn shared_compressed_frame_only_for_compatible_receivers() {
             .is_none()
     );
 }
+
+/// `receive_parts` hands out only uncompressed frames in parts: a compressed binary message
+/// over the threshold is inflated (bounded by `max_message`) and returned whole.
+#[test]
+fn rfc7692_6_compressed_messages_are_not_handed_out_in_parts() {
+    let mut client = client_with(DeflateParams::default());
+    let mut server = Protocol::new(Role::Server, &Config::default());
+    server.set_deflate(DeflateParams::default());
+    let big = vec![7u8; 100_000];
+    let mut wire = BytesMut::new();
+    client
+        .send(&Message::binary(big.clone()), &mut wire)
+        .unwrap();
+    assert_eq!(wire[0], 0xc2, "FIN + RSV1 + binary");
+    let got = server.receive_parts(&mut wire, 1).unwrap();
+    assert_eq!(got, Some(crate::Incoming::Message(Message::binary(big))));
+}

@@ -31,6 +31,40 @@ pub struct Frame {
     pub payload: Bytes,
 }
 
+/// A piece of a frame's payload, unmasked, handed out as it arrived by
+/// [`FrameDecoder::decode_parts`] (a frame too large to be worth holding whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FramePart {
+    /// The frame's header as received (`payload_len` is the whole frame's).
+    pub header: FrameHeader,
+    /// Where `data` starts within the frame's payload.
+    pub offset: u64,
+    /// The unmasked bytes. It shares the read buffer's allocation: no copy was made.
+    /// Mutable, so that a client forwarding it can mask it again in place.
+    pub data: BytesMut,
+}
+
+impl FramePart {
+    /// Is this the frame's first part (its header was just received)?
+    pub fn is_first(&self) -> bool {
+        self.offset == 0
+    }
+
+    /// Is this the frame's last part?
+    pub fn is_last(&self) -> bool {
+        self.offset + self.data.len() as u64 == self.header.payload_len
+    }
+}
+
+/// What [`FrameDecoder::decode_parts`] returns: a whole frame, or a part of one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    /// A complete frame.
+    Frame(Frame),
+    /// A part of a frame handed out in parts.
+    Part(FramePart),
+}
+
 /// Where the decoder is within the current frame.
 #[derive(Debug, Clone)]
 enum State {
@@ -43,6 +77,9 @@ enum State {
         len: usize,
         unmasked: usize,
     },
+    /// The header was consumed and the payload is handed out in parts as it arrives;
+    /// `done` bytes of it were handed out.
+    Parts { header: FrameHeader, done: u64 },
     /// A rule was broken; the error is returned forever.
     Failed(Error),
 }
@@ -96,6 +133,45 @@ impl FrameDecoder {
     /// `Ok(None)` means more bytes are needed. Complete headers are consumed from `src` as
     /// soon as they are valid; a payload is consumed when complete. Errors are terminal.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, Error> {
+        match self.decode_parts(src, |_| false)? {
+            Some(Decoded::Frame(f)) => Ok(Some(f)),
+            // Only a frame that `decode_parts` started handing out in parts gets here.
+            Some(Decoded::Part(_)) => Err(self.fail(crate::error::UsageError::FrameInParts.into())),
+            None => Ok(None),
+        }
+    }
+
+    /// Like [`FrameDecoder::decode`], but a frame for which `in_parts` (called once, on its
+    /// validated header) says yes is handed out in parts as its bytes arrive: each call
+    /// returns what arrived since the last one, unmasked, split off `src` (no copy), so `src`
+    /// never holds more of it than one read brought. A frame in parts ends with a part for
+    /// which [`FramePart::is_last`] holds (an empty frame is one empty part).
+    ///
+    /// Meant for large data frames that are forwarded rather than kept (an echo, a proxy):
+    /// the caller then sees the payload before the frame is complete, and takes on the
+    /// message rules [`MessageAssembler`](crate::MessageAssembler) would check (the protocol
+    /// layer's [`Protocol::receive_parts`](crate::Protocol::receive_parts) does that). Once a
+    /// frame is handed out in parts, keep calling this method until its last part.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use pushwire_ws::{Config, frame::{Decoded, FrameDecoder, OpCode, Role}};
+    /// let mut dec = FrameDecoder::new(Role::Client, &Config::default());
+    /// let mut buf = BytesMut::from(&[0x82, 0x05, 1, 2][..]);
+    /// let big = |h: &pushwire_ws::frame::FrameHeader| h.payload_len >= 4;
+    /// let Some(Decoded::Part(p)) = dec.decode_parts(&mut buf, big)? else { panic!() };
+    /// assert_eq!((p.offset, &p.data[..], p.is_last()), (0, &[1, 2][..], false));
+    /// buf.extend_from_slice(&[3, 4, 5]);
+    /// let Some(Decoded::Part(p)) = dec.decode_parts(&mut buf, big)? else { panic!() };
+    /// assert_eq!((p.offset, &p.data[..], p.is_last()), (2, &[3, 4, 5][..], true));
+    /// # Ok::<(), pushwire_ws::Error>(())
+    /// ```
+    pub fn decode_parts(
+        &mut self,
+        src: &mut BytesMut,
+        in_parts: impl FnOnce(&FrameHeader) -> bool,
+    ) -> Result<Option<Decoded>, Error> {
+        let mut in_parts = Some(in_parts);
         loop {
             match &mut self.state {
                 State::Failed(e) => return Err(e.clone()),
@@ -109,6 +185,11 @@ impl FrameDecoder {
                     };
                     // The size check above guarantees the length fits in usize.
                     let len = usize::try_from(header.payload_len).unwrap_or(usize::MAX);
+                    if in_parts.take().is_some_and(|f| f(&header)) {
+                        src.advance(n);
+                        self.state = State::Parts { header, done: 0 };
+                        continue;
+                    }
                     if src.len() - n >= len {
                         // Fast path, the common case for small frames: the whole frame is
                         // here, so skip the payload state (the benchmark showed the extra
@@ -118,10 +199,10 @@ impl FrameDecoder {
                         if let Some(key) = header.mask {
                             apply_mask(&mut payload, key, 0);
                         }
-                        return Ok(Some(Frame {
+                        return Ok(Some(Decoded::Frame(Frame {
                             header,
                             payload: payload.freeze(),
-                        }));
+                        })));
                     }
                     src.advance(n);
                     self.state = State::Payload {
@@ -150,7 +231,32 @@ impl FrameDecoder {
                         payload: src.split_to(*len).freeze(),
                     };
                     self.state = State::Header;
-                    return Ok(Some(frame));
+                    return Ok(Some(Decoded::Frame(frame)));
+                }
+                State::Parts { header, done } => {
+                    let header = *header;
+                    let offset = *done;
+                    let left = header.payload_len - offset;
+                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(src.len());
+                    if n == 0 && left > 0 {
+                        return Ok(None);
+                    }
+                    let mut data = src.split_to(n);
+                    if let Some(key) = header.mask {
+                        // The key's phase is the payload offset's (`offset % 4`).
+                        apply_mask(&mut data, key, (offset % 4) as usize);
+                    }
+                    let done = offset + n as u64;
+                    self.state = if done == header.payload_len {
+                        State::Header
+                    } else {
+                        State::Parts { header, done }
+                    };
+                    return Ok(Some(Decoded::Part(FramePart {
+                        header,
+                        offset,
+                        data,
+                    })));
                 }
             }
         }
@@ -173,6 +279,9 @@ impl FrameDecoder {
     pub fn remaining(&self, src: &BytesMut) -> usize {
         match &self.state {
             State::Payload { len, .. } => len.saturating_sub(src.len()),
+            State::Parts { header, done } => usize::try_from(header.payload_len - done)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(src.len()),
             _ => 0,
         }
     }

@@ -291,3 +291,205 @@ fn shared_frame_is_a_valid_server_frame() {
     assert_eq!(&frames[0].payload[..], &[7u8; 300][..]);
     assert!(SharedFrame::new(OpCode::Ping, &[0u8; 126]).is_err());
 }
+
+// ------------------------------------------------------------------ frames in parts
+
+/// What `decode_parts` returned for `pieces` (binary frames of at least `min` bytes in
+/// parts), with each frame's parts joined back into one `Frame`, plus the first error.
+/// Checks on the way that parts are contiguous, end with exactly one `is_last`, and that
+/// nothing of a frame in parts stays buffered between calls.
+fn decode_parts_pieces(role: Role, min: u64, pieces: &[&[u8]]) -> (Vec<Frame>, Option<Error>) {
+    let mut dec = FrameDecoder::new(role, &Config::default());
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    let mut open: Option<(FrameHeader, Vec<u8>)> = None;
+    let big = |h: &FrameHeader| h.opcode == OpCode::Binary && h.payload_len >= min;
+    for p in pieces {
+        buf.extend_from_slice(p);
+        loop {
+            match dec.decode_parts(&mut buf, big) {
+                Ok(Some(Decoded::Frame(f))) => {
+                    assert!(open.is_none(), "a whole frame inside a frame in parts");
+                    out.push(f);
+                }
+                Ok(Some(Decoded::Part(part))) => {
+                    assert!(big(&part.header));
+                    let (h, mut data) = open.take().unwrap_or((part.header, Vec::new()));
+                    assert_eq!(h, part.header, "one header for all parts");
+                    assert_eq!(part.offset, data.len() as u64, "parts are contiguous");
+                    assert_eq!(part.is_first(), data.is_empty());
+                    assert!(!part.data.is_empty() || part.header.payload_len == 0);
+                    data.extend_from_slice(&part.data);
+                    if part.is_last() {
+                        out.push(Frame {
+                            header: h,
+                            payload: Bytes::from(data),
+                        });
+                    } else {
+                        assert!(buf.is_empty(), "what arrived was handed out");
+                        open = Some((h, data));
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    }
+    assert!(open.is_none() || buf.is_empty());
+    (out, None)
+}
+
+/// A server's input: a 300-byte binary frame (16-bit length), RFC 6455 §5.7's masked
+/// "Hello", a 20-byte binary frame, an empty binary frame, and 70,000 bytes (64-bit length),
+/// each masked with its own key so every key phase meets every split.
+fn mixed_masked_input() -> Vec<u8> {
+    let mut input = BytesMut::new();
+    for (i, len) in [300usize, 20, 0, 70_000].into_iter().enumerate() {
+        let payload: Vec<u8> = (0..len).map(|j| (j * 7 % 251) as u8).collect();
+        let mut h = FrameHeader::new(OpCode::Binary, 0);
+        h.mask = Some([0x11 * i as u8 + 1, 0x5a, 0xa5, 0x3c]);
+        encode_frame(&h, &payload, &mut input);
+        if i == 0 {
+            input.extend_from_slice(HELLO_MASKED);
+        }
+    }
+    input.to_vec()
+}
+
+#[test]
+fn rfc6455_5_3_parts_unmask_like_whole_frames_at_every_split() {
+    let input = mixed_masked_input();
+    let (whole, e) = decode_pieces(Role::Server, &Config::default(), &[&input]);
+    assert_eq!((whole.len(), e), (5, None));
+    for min in [0, 21, 300, 301, u64::MAX] {
+        assert_eq!(
+            decode_parts_pieces(Role::Server, min, &[&input]),
+            (whole.clone(), None),
+            "whole, min {min}"
+        );
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(
+            decode_parts_pieces(Role::Server, min, &bytes),
+            (whole.clone(), None),
+            "byte by byte, min {min}"
+        );
+    }
+    // Every boundary of the first frames and the large frame's header, every 97th after.
+    let every = (0..=400).chain((400..=input.len()).step_by(97));
+    for i in every.chain([input.len()]) {
+        let (a, b) = input.split_at(i);
+        assert_eq!(
+            decode_parts_pieces(Role::Server, 21, &[a, b]),
+            (whole.clone(), None),
+            "split at {i}"
+        );
+    }
+    // Three pieces, so that parts start at every key phase and alignment.
+    for i in 0..40 {
+        for j in [i + 1, i + 2, i + 3, i + 250, i + 299] {
+            let (a, rest) = input.split_at(i);
+            let (b, c) = rest.split_at(j - i);
+            assert_eq!(
+                decode_parts_pieces(Role::Server, 21, &[a, b, c]),
+                (whole.clone(), None),
+                "split at {i} and {j}"
+            );
+        }
+    }
+}
+
+#[test]
+fn parts_of_unmasked_frames_for_a_client() {
+    let (input, payload) = binary_vector(65536);
+    let bytes: Vec<&[u8]> = input.chunks(4096).collect();
+    let (frames, e) = decode_parts_pieces(Role::Client, 1, &bytes);
+    assert_eq!(e, None);
+    assert_eq!(&frames[0].payload[..], &payload[..]);
+}
+
+#[test]
+fn parts_are_chosen_once_per_validated_header() {
+    let mut dec = FrameDecoder::new(Role::Server, &Config::default());
+    let mut calls = 0;
+    let mut buf = BytesMut::from(&HELLO_MASKED[..4]);
+    // An incomplete header is not shown to the predicate.
+    assert_eq!(
+        dec.decode_parts(&mut buf, |_| {
+            calls += 1;
+            true
+        }),
+        Ok(None)
+    );
+    assert_eq!(calls, 0);
+    buf.extend_from_slice(&HELLO_MASKED[4..8]);
+    let got = dec.decode_parts(&mut buf, |h| {
+        calls += 1;
+        h.opcode == OpCode::Text
+    });
+    let Ok(Some(Decoded::Part(p))) = got else {
+        panic!("{got:?}")
+    };
+    assert_eq!((p.offset, &p.data[..], p.is_last()), (0, &b"He"[..], false));
+    assert_eq!(calls, 1);
+    // The rest of the frame is parts, whatever the predicate says now.
+    buf.extend_from_slice(&HELLO_MASKED[8..]);
+    let got = dec.decode_parts(&mut buf, |_| {
+        calls += 1;
+        false
+    });
+    let Ok(Some(Decoded::Part(p))) = got else {
+        panic!("{got:?}")
+    };
+    assert_eq!((p.offset, &p.data[..], p.is_last()), (2, &b"llo"[..], true));
+    assert_eq!(calls, 1);
+    // A broken header fails before the predicate sees it.
+    let mut buf = BytesMut::from(HELLO_UNMASKED);
+    assert_eq!(
+        dec.decode_parts(&mut buf, |_| panic!("predicate called")),
+        Err(ProtocolError::UnmaskedFrame.into())
+    );
+}
+
+#[test]
+fn empty_frame_in_parts_is_one_last_part() {
+    let mut dec = FrameDecoder::new(Role::Client, &Config::default());
+    let mut buf = BytesMut::from(&[0x82, 0x00, 0x81, 0x00][..]);
+    let got = dec.decode_parts(&mut buf, |h| h.opcode == OpCode::Binary);
+    let Ok(Some(Decoded::Part(p))) = got else {
+        panic!("{got:?}")
+    };
+    assert!(p.is_first() && p.is_last() && p.data.is_empty());
+    let got = dec.decode_parts(&mut buf, |h| h.opcode == OpCode::Binary);
+    assert!(matches!(got, Ok(Some(Decoded::Frame(f))) if f.header.opcode == OpCode::Text));
+}
+
+#[test]
+fn max_frame_fails_a_frame_in_parts_before_any_part() {
+    let cfg = Config::default().with_max_frame(1000);
+    let mut dec = FrameDecoder::new(Role::Client, &cfg);
+    let mut buf = BytesMut::from(&[0x82, 0x7e, 0x03, 0xe9, 1, 2, 3][..]); // 1001
+    assert_eq!(
+        dec.decode_parts(&mut buf, |_| true),
+        Err(CapacityError::FrameTooBig.into())
+    );
+    assert_eq!(
+        dec.decode_parts(&mut buf, |_| true),
+        Err(CapacityError::FrameTooBig.into()),
+        "terminal"
+    );
+}
+
+#[test]
+fn a_frame_in_parts_cannot_be_finished_whole() {
+    let mut dec = FrameDecoder::new(Role::Client, &Config::default());
+    let mut buf = BytesMut::from(&[0x82, 0x04, 1, 2][..]);
+    assert!(matches!(
+        dec.decode_parts(&mut buf, |_| true),
+        Ok(Some(Decoded::Part(_)))
+    ));
+    assert_eq!(dec.remaining(&buf), 2);
+    buf.extend_from_slice(&[3, 4]);
+    let e = Error::from(crate::error::UsageError::FrameInParts);
+    assert_eq!(dec.decode(&mut buf), Err(e.clone()));
+    assert_eq!(dec.decode(&mut buf), Err(e), "terminal");
+}

@@ -427,3 +427,291 @@ fn ending_state_is_reported_after_boxing() {
     assert_eq!(p.receive(&mut rx), Err(e.clone()));
     assert_eq!(p.abort(Error::Policy), e);
 }
+
+// ------------------------------------------------------------------ messages in parts
+
+/// Everything `receive_parts(min)` returns for `pieces`, parts joined back into binary
+/// messages, with how many messages came in parts, plus what `poll_transmit` produced at the
+/// end (as [`run`]).
+fn run_parts(
+    cfg: &Config,
+    min: u64,
+    pieces: &[&[u8]],
+) -> (Vec<Result<Message, Error>>, usize, Vec<u8>) {
+    let mut p = Protocol::new(Role::Server, cfg);
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    let mut tx = BytesMut::new();
+    let mut open: Option<Vec<u8>> = None;
+    let mut in_parts = 0;
+    'outer: for piece in pieces {
+        buf.extend_from_slice(piece);
+        loop {
+            match p.receive_parts(&mut buf, min) {
+                Ok(Some(Incoming::Message(m))) => {
+                    assert!(open.is_none(), "a message inside a message in parts");
+                    out.push(Ok(m));
+                }
+                Ok(Some(Incoming::Part(part))) => {
+                    assert!(part.header.payload_len >= min);
+                    let mut data = open.take().unwrap_or_default();
+                    assert_eq!(part.offset, data.len() as u64);
+                    data.extend_from_slice(&part.data);
+                    if part.is_last() {
+                        in_parts += 1;
+                        out.push(Ok(Message::binary(data)));
+                    } else {
+                        assert!(buf.is_empty(), "nothing of it is held");
+                        open = Some(data);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    out.push(Err(e));
+                    break 'outer;
+                }
+            }
+        }
+    }
+    p.poll_transmit(&mut tx);
+    (out, in_parts, tx.to_vec())
+}
+
+fn pattern(len: usize, seed: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i + seed) * 13 % 251) as u8).collect()
+}
+
+#[test]
+fn rfc6455_5_4_binary_messages_in_parts_at_every_split() {
+    let (a, b, c, d) = (
+        pattern(300, 1),
+        pattern(10, 2),
+        pattern(300, 3),
+        pattern(256, 4),
+    );
+    let text = [b'x'; 256];
+    let input = client_frames(&[
+        (0x89, b"p"),
+        (0x82, &a),     // unfragmented, large: in parts
+        (0x01, b"Hel"), // text, fragmented, a ping between its fragments
+        (0x89, b"q"),
+        (0x80, b"lo"),
+        (0x82, &b), // small: whole
+        (0x02, &c), // fragmented binary: reassembled whole
+        (0x80, &c),
+        (0x81, &text), // text: validated, whole
+        (0x82, &d),    // exactly the threshold: in parts
+        (0x88, b"\x03\xe8"),
+    ]);
+    let (whole, tx) = run(Role::Server, &cfg(), &[&input]);
+    let expect_parts =
+        |n: usize, got: (Vec<Result<Message, Error>>, usize, Vec<u8>), what: &str| {
+            assert_eq!(got.0, whole, "{what}");
+            assert_eq!(got.1, n, "{what}: messages in parts");
+            assert_eq!(got.2, tx, "{what}: same answers");
+        };
+    assert_eq!(whole.len(), 9);
+    assert!(matches!(&whole[5], Ok(Message::Binary(m)) if m.len() == 600));
+    assert!(matches!(&whole[8], Ok(Message::Close(_))));
+    expect_parts(2, run_parts(&cfg(), 256, &[&input]), "whole");
+    expect_parts(0, run_parts(&cfg(), u64::MAX, &[&input]), "no parts");
+    let bytes: Vec<&[u8]> = input.chunks(1).collect();
+    expect_parts(2, run_parts(&cfg(), 256, &bytes), "byte by byte");
+    for i in 0..=input.len() {
+        let (x, y) = input.split_at(i);
+        expect_parts(2, run_parts(&cfg(), 256, &[x, y]), &format!("split at {i}"));
+    }
+}
+
+#[test]
+fn rfc6455_5_4_binary_frame_inside_a_fragmented_message_is_still_1002() {
+    let big = pattern(300, 0);
+    let input = client_frames(&[(0x01, b"a"), (0x82, &big)]);
+    let (got, n, tx) = run_parts(&cfg(), 1, &[&input]);
+    assert_eq!(got, vec![Err(ProtocolError::ExpectedContinuation.into())]);
+    assert_eq!((n, &tx[..]), (0, &b"\x88\x02\x03\xea"[..]));
+}
+
+#[test]
+fn limits_hold_for_messages_in_parts() {
+    // max_frame (1009) on the header, before any part.
+    let c = cfg().with_max_frame(1000);
+    let input = client_frames(&[(0x82, &pattern(1001, 0))]);
+    let (got, n, tx) = run_parts(&c, 1, &[&input[..20]]);
+    assert_eq!(got, vec![Err(CapacityError::FrameTooBig.into())]);
+    assert_eq!((n, &tx[..]), (0, &b"\x88\x02\x03\xf1"[..]));
+    // max_message too, should it be set below max_frame.
+    let mut c = cfg();
+    c.max_frame = 1000;
+    c.max_message = 500;
+    let input = client_frames(&[(0x82, &pattern(600, 0))]);
+    let (got, n, _) = run_parts(&c, 1, &[&input[..20]]);
+    assert_eq!(got, vec![Err(CapacityError::MessageTooBig.into())]);
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn a_message_in_parts_cannot_be_finished_by_receive() {
+    let mut p = Protocol::new(Role::Server, &cfg());
+    let input = client_frames(&[(0x82, &pattern(300, 0))]);
+    let mut buf = BytesMut::from(&input[..100]);
+    assert!(matches!(
+        p.receive_parts(&mut buf, 1),
+        Ok(Some(Incoming::Part(_)))
+    ));
+    buf.extend_from_slice(&input[100..]);
+    let e = Error::from(UsageError::FrameInParts);
+    assert_eq!(p.receive(&mut buf), Err(e.clone()));
+    assert_eq!(p.state(), State::Failed);
+    assert_eq!(p.receive_parts(&mut buf, 1), Err(e));
+}
+
+#[test]
+fn rfc6455_5_4_nothing_of_ours_goes_out_inside_a_frame_sent_in_parts() {
+    let mut c = cfg();
+    c.ping_interval = Some(Duration::from_secs(1));
+    let mut p = Protocol::new(Role::Server, &c);
+    let t0 = Instant::now();
+    let mut rx = BytesMut::from(&client_frames(&[(0x89, b"a")])[..]);
+    assert!(matches!(p.receive(&mut rx), Ok(Some(Message::Ping(_)))));
+    p.handle_timeout(t0).unwrap();
+    let mut tx = BytesMut::new();
+    // The pong queued before goes first, then the header.
+    p.start_frame(OpCode::Binary, 6, &mut tx).unwrap();
+    assert_eq!(&tx[..], b"\x8a\x01a\x82\x06");
+    assert!(p.is_sending_parts());
+    // A ping's pong and a keep-alive ping owed now wait, as does a message.
+    let mut rx = BytesMut::from(&client_frames(&[(0x89, b"b")])[..]);
+    assert!(matches!(p.receive(&mut rx), Ok(Some(Message::Ping(_)))));
+    p.handle_timeout(t0 + Duration::from_millis(10)).unwrap();
+    p.handle_timeout(t0 + Duration::from_secs(2)).unwrap();
+    let mut late = BytesMut::new();
+    assert!(!p.wants_transmit());
+    assert!(!p.poll_transmit(&mut late));
+    let busy = Err(Error::from(UsageError::FrameInParts));
+    assert_eq!(p.send(&Message::text("x"), &mut late), busy);
+    assert_eq!(p.start_frame(OpCode::Binary, 1, &mut late), busy);
+    let shared = SharedFrame::new(OpCode::Text, b"x").unwrap();
+    assert_eq!(p.check_shared(&shared), busy);
+    assert!(late.is_empty());
+    p.send_part(&mut [1, 2, 3]).unwrap();
+    assert_eq!(p.send_part(&mut [4, 5, 6, 7]), busy, "past the frame's end");
+    p.send_part(&mut [4, 5, 6]).unwrap();
+    assert!(!p.is_sending_parts());
+    assert!(p.wants_transmit());
+    assert!(p.poll_transmit(&mut late));
+    assert_eq!(&late[..], b"\x8a\x01b\x89\x00");
+    assert_eq!(p.send_part(&mut [8]), busy, "no frame in parts");
+}
+
+#[test]
+fn close_inside_a_frame_sent_in_parts_follows_its_last_part() {
+    let mut p = Protocol::new(Role::Server, &cfg());
+    let mut tx = BytesMut::new();
+    p.start_frame(OpCode::Binary, 2, &mut tx).unwrap();
+    p.close(CloseCode::NORMAL, "bye", &mut tx).unwrap();
+    assert_eq!(&tx[..], b"\x82\x02");
+    assert_eq!(p.state(), State::CloseSent);
+    assert_eq!(
+        p.send(&Message::text("x"), &mut tx),
+        Err(UsageError::FrameInParts.into())
+    );
+    p.send_part(&mut [1, 2]).unwrap();
+    p.poll_transmit(&mut tx);
+    assert_eq!(&tx[..], b"\x82\x02\x88\x05\x03\xe8bye");
+    assert_eq!(
+        p.send(&Message::text("x"), &mut tx),
+        Err(UsageError::AlreadyClosed.into())
+    );
+    // A close that may not be sent is refused, as `close` always did.
+    let mut p = Protocol::new(Role::Server, &cfg());
+    p.start_frame(OpCode::Binary, 2, &mut tx).unwrap();
+    assert!(p.close(CloseCode::from(1005), "", &mut tx).is_err());
+    assert_eq!(p.state(), State::Open);
+}
+
+#[test]
+fn start_frame_takes_data_opcodes_only_and_empty_frames_finish_at_once() {
+    let mut p = Protocol::new(Role::Server, &cfg());
+    let mut tx = BytesMut::new();
+    assert_eq!(
+        p.start_frame(OpCode::Ping, 1, &mut tx),
+        Err(UsageError::FrameInParts.into())
+    );
+    p.start_frame(OpCode::Text, 0, &mut tx).unwrap();
+    assert!(!p.is_sending_parts());
+    assert_eq!(&tx[..], b"\x81\x00");
+    // After our close nothing may start.
+    p.close(CloseCode::NORMAL, "", &mut tx).unwrap();
+    assert_eq!(
+        p.start_frame(OpCode::Binary, 1, &mut tx),
+        Err(UsageError::AlreadyClosed.into())
+    );
+}
+
+/// A client's parts are masked in place with the frame's key, at its phase: a server
+/// decodes the frame whatever the part sizes.
+#[test]
+fn rfc6455_5_3_client_parts_are_masked_in_place() {
+    let payload = pattern(1000, 7);
+    for sizes in [&[1000][..], &[1, 2, 5, 292, 700], &[3; 333][..]] {
+        let mut client = Protocol::new(Role::Client, &cfg());
+        let mut wire = BytesMut::new();
+        client.start_frame(OpCode::Binary, 1000, &mut wire).unwrap();
+        let mut at = 0;
+        let rest = 1000 - sizes.iter().sum::<usize>();
+        for &n in sizes.iter().chain([rest].iter().filter(|&&r| r > 0)) {
+            let mut part = payload[at..at + n].to_vec();
+            client.send_part(&mut part).unwrap();
+            wire.extend_from_slice(&part);
+            at += n;
+        }
+        assert!(!client.is_sending_parts());
+        let mut server = Protocol::new(Role::Server, &cfg());
+        assert_eq!(
+            server.receive(&mut wire),
+            Ok(Some(Message::binary(payload.clone())))
+        );
+    }
+}
+
+/// The echo the server's `/echo` does: parts received are sent on as they come, and the
+/// client gets the message intact, with the pong of a ping that followed it after it.
+#[test]
+fn echo_in_parts_round_trip() {
+    let big = pattern(70_000, 9);
+    let input = client_frames(&[(0x82, &big), (0x89, b"z")]);
+    for step in [1usize, 7, 4096, 70_000, 80_000] {
+        let mut server = Protocol::new(Role::Server, &cfg());
+        let mut rx = BytesMut::new();
+        let mut wire = BytesMut::new();
+        for piece in input.chunks(step) {
+            rx.extend_from_slice(piece);
+            while let Some(i) = server.receive_parts(&mut rx, 65_536).unwrap() {
+                match i {
+                    Incoming::Part(mut p) => {
+                        if p.is_first() {
+                            server
+                                .start_frame(OpCode::Binary, p.header.payload_len, &mut wire)
+                                .unwrap();
+                        }
+                        server.send_part(&mut p.data).unwrap();
+                        wire.extend_from_slice(&p.data);
+                    }
+                    Incoming::Message(_) => {
+                        server.poll_transmit(&mut wire);
+                    }
+                }
+            }
+        }
+        let mut client = Protocol::new(Role::Client, &cfg());
+        assert_eq!(
+            client.receive(&mut wire),
+            Ok(Some(Message::binary(big.clone())))
+        );
+        assert_eq!(
+            client.receive(&mut wire),
+            Ok(Some(Message::Pong(Bytes::from_static(b"z"))))
+        );
+    }
+}
