@@ -1026,11 +1026,29 @@ async fn lp_waiter(
             return Err("long-poll answered without the message".into());
         }
         lat.push(now.saturating_duration_since(t0).as_nanos() as u64);
-        cursor = net::json_next(body).ok_or("no next cursor")?;
+        // Into the cursor's own allocation: a new string per answer was a malloc and a free
+        // inside the window.
+        let next = next_cursor(body).ok_or("no next cursor")?;
+        cursor.clear();
+        cursor.push_str(next);
         reader.consume(total);
         answered.one(round);
     }
+    // The task ends (its future, buffers and task cell freed, the join set woken) only once
+    // the last round is fully answered, not between two answers of it. This waiter has all
+    // its answers: should another fail, that one is counted, not this one.
+    if rounds > 0 {
+        let _ = answered.all(rounds - 1).await;
+    }
     Ok((lat, s))
+}
+
+/// The `next` cursor of a poll answer's JSON body, borrowed from it.
+fn next_cursor(body: &[u8]) -> Option<&str> {
+    let s = std::str::from_utf8(body).ok()?;
+    let i = s.find("\"next\":\"")? + 8;
+    let rest = s.get(i..)?;
+    rest.get(..rest.find('"')?)
 }
 
 // ------------------------------------------------------------------------- idle
@@ -1235,6 +1253,15 @@ mod tests {
         assert_eq!(&r.buf[b], b"de");
         r.consume(n);
         assert!(r.buf.is_empty());
+    }
+
+    #[test]
+    fn next_cursor_is_borrowed_from_the_answer() {
+        let body = br#"{"messages":[{"id":"ab-3","data":"x"}],"next":"ab-3","missed":false}"#;
+        assert_eq!(next_cursor(body), Some("ab-3"));
+        assert_eq!(next_cursor(br#"{"next":"ab-3}"#), None);
+        assert_eq!(next_cursor(br#"{"messages":[]}"#), None);
+        assert_eq!(next_cursor(b"\xff\"next\":\"a\""), None);
     }
 
     #[tokio::test]
