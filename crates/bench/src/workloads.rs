@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use pushwire_http::BodyChunk;
 use pushwire_sse::{EventParser, ItemRef};
 use pushwire_ws::frame::{FrameDecoder, OpCode, Role};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -738,6 +738,11 @@ impl Default for LongPoll {
 
 /// Runs [`LongPoll`] against `addr`: latency is from the publish request being written to
 /// each waiter's answer arriving.
+///
+/// A waiter asks again only once every waiter has its answer for the round: the re-ask is
+/// not what is measured, and sent on arrival it doubled the load client's work inside the
+/// publish-to-answer window (a loopback `send` also runs the server side's TCP receive), so
+/// the last answers waited for the client's core rather than the server's.
 pub async fn long_poll(
     addr: SocketAddr,
     o: &LongPoll,
@@ -746,19 +751,33 @@ pub async fn long_poll(
     let topic = fresh_topic("lp");
     let cursor = net::current_cursor(addr, &topic).await?;
     let asked = Arc::new(AtomicUsize::new(0));
+    let answered = Arc::new(Answered {
+        count: AtomicUsize::new(0),
+        waiters: o.waiters,
+        rounds_done: watch::Sender::new(0),
+    });
     let (go_tx, _) = tokio::sync::broadcast::channel::<(usize, Instant)>(16);
     let mut set = JoinSet::new();
     let conns = open_many(o.waiters, 64, move |_| net::connect(addr)).await?;
     for s in conns {
-        set.spawn(lp_waiter(
+        // A failure guard only: a round waits for every waiter to ask and then `settle`, so
+        // a healthy run stays far below 30 s a round.
+        let guard = (Duration::from_secs(30) + o.settle).saturating_mul(o.rounds as u32);
+        let w = lp_waiter(
             s,
             addr,
             topic.clone(),
             cursor.clone(),
             o.rounds,
             asked.clone(),
+            answered.clone(),
             go_tx.subscribe(),
-        ));
+        );
+        set.spawn(async move {
+            tokio::time::timeout(guard, w)
+                .await
+                .map_err(|_| Error::from("long-poll waiter timed out"))?
+        });
     }
     let mut publisher = net::connect(addr).await?;
     let mut pub_reader = HttpReader::default();
@@ -827,6 +846,154 @@ pub async fn long_poll(
     })
 }
 
+/// Answers received by all waiters, and the rounds every waiter has been answered in.
+struct Answered {
+    count: AtomicUsize,
+    waiters: usize,
+    rounds_done: watch::Sender<usize>,
+}
+
+impl Answered {
+    /// Counts one answer of `round`; the last one of the round releases the re-asks.
+    fn one(&self, round: usize) {
+        if self.count.fetch_add(1, Ordering::Relaxed) + 1 == self.waiters * (round + 1) {
+            self.rounds_done.send_replace(round + 1);
+        }
+    }
+
+    /// Waits until every waiter has its answer for `round`.
+    async fn all(&self, round: usize) -> Result<(), Error> {
+        let mut rx = self.rounds_done.subscribe();
+        match tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|&d| d > round)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err("long-poll round not answered to every waiter in 30 s".into()),
+        }
+    }
+}
+
+/// Reads the long-poll answers of one connection into one reused buffer: the status and the
+/// `Content-Length` body, found in one pass over the head's lines. The general [`HttpReader`]
+/// built a `Response` (reason and header strings) and grew its buffer again for every answer,
+/// and each answer's read had a timer of its own; in the publish-to-answer window that was
+/// allocator and timer-wheel work on the load client's core, which the last answers waited for.
+#[derive(Debug)]
+struct SizedReader {
+    buf: Vec<u8>,
+    /// Start of the first head line not looked at yet (no byte is looked at twice).
+    line: usize,
+    status: Option<u16>,
+    len: Option<usize>,
+    /// Where the head ends, once its empty line has arrived.
+    head_end: Option<usize>,
+}
+
+/// Largest answer head [`SizedReader`] accepts.
+const LP_MAX_HEAD: usize = 8 * 1024;
+/// Largest answer body [`SizedReader`] accepts.
+const LP_MAX_BODY: usize = 1 << 20;
+
+impl SizedReader {
+    fn new() -> Self {
+        SizedReader {
+            buf: Vec::with_capacity(4096),
+            line: 0,
+            status: None,
+            len: None,
+            head_end: None,
+        }
+    }
+
+    /// The first complete response in the buffer: its status, where its body is, and its
+    /// whole length; `None` until all of it has arrived.
+    fn parse(&mut self) -> Result<Option<(u16, std::ops::Range<usize>, usize)>, Error> {
+        while self.head_end.is_none() {
+            let rest = self.buf.get(self.line..).unwrap_or_default();
+            let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+                if self.buf.len() > LP_MAX_HEAD {
+                    return Err("long-poll answer head too large".into());
+                }
+                return Ok(None);
+            };
+            let line = rest.get(..nl).unwrap_or_default();
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if self.status.is_none() {
+                self.status = Some(status_of(line)?);
+            } else if line.is_empty() {
+                self.head_end = Some(self.line + nl + 1);
+            } else if let Some(colon) = line.iter().position(|&b| b == b':') {
+                let (name, value) = line.split_at(colon);
+                if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                    return Err("long-poll answer not framed by Content-Length".into());
+                }
+                if name.eq_ignore_ascii_case(b"content-length") {
+                    let v = std::str::from_utf8(value.get(1..).unwrap_or_default())
+                        .ok()
+                        .map(str::trim)
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .filter(|&n| n <= LP_MAX_BODY)
+                        .ok_or("bad long-poll Content-Length")?;
+                    self.len = Some(v);
+                }
+            }
+            self.line += nl + 1;
+            if self.line > LP_MAX_HEAD {
+                return Err("long-poll answer head too large".into());
+            }
+        }
+        let (Some(status), Some(end)) = (self.status, self.head_end) else {
+            return Ok(None);
+        };
+        let len = self
+            .len
+            .ok_or("long-poll answer not framed by Content-Length")?;
+        if self.buf.len() < end + len {
+            return Ok(None);
+        }
+        Ok(Some((status, end..end + len, end + len)))
+    }
+
+    /// Reads until one whole response is buffered.
+    async fn response(
+        &mut self,
+        s: &mut TcpStream,
+    ) -> Result<(u16, std::ops::Range<usize>, usize), Error> {
+        loop {
+            if let Some(r) = self.parse()? {
+                return Ok(r);
+            }
+            if self.buf.capacity() - self.buf.len() < 1024 {
+                self.buf.reserve(4096);
+            }
+            if s.read_buf(&mut self.buf).await? == 0 {
+                return Err("connection closed before a long-poll answer".into());
+            }
+        }
+    }
+
+    /// Drops the first `n` bytes (a response handled).
+    fn consume(&mut self, n: usize) {
+        self.buf.drain(..n.min(self.buf.len()));
+        self.line = 0;
+        self.status = None;
+        self.len = None;
+        self.head_end = None;
+    }
+}
+
+/// The status code of an `HTTP/1.x NNN reason` line.
+fn status_of(line: &[u8]) -> Result<u16, Error> {
+    match line.get(..12) {
+        Some(l) if l.starts_with(b"HTTP/1.") && l.get(8) == Some(&b' ') => l
+            .get(9..12)
+            .filter(|d| d.iter().all(u8::is_ascii_digit))
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .and_then(|d| d.parse::<u16>().ok())
+            .ok_or_else(|| "bad long-poll status line".into()),
+        _ => Err("bad long-poll status line".into()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn lp_waiter(
     mut s: TcpStream,
     addr: SocketAddr,
@@ -834,28 +1001,54 @@ async fn lp_waiter(
     mut cursor: String,
     rounds: usize,
     asked: Arc<AtomicUsize>,
+    answered: Arc<Answered>,
     mut go: tokio::sync::broadcast::Receiver<(usize, Instant)>,
 ) -> Result<(Vec<u64>, TcpStream), Error> {
-    let mut reader = HttpReader::default();
+    let mut reader = SizedReader::new();
     let mut lat = Vec::with_capacity(rounds);
     for round in 0..rounds {
+        if round > 0 {
+            answered.all(round - 1).await?;
+        }
         let target = format!("/long-poll?topic={topic}&since={cursor}&timeout=60000");
         s.write_all(&net::get_request(addr, &target)).await?;
         asked.fetch_add(1, Ordering::Relaxed);
-        let (res, body) =
-            tokio::time::timeout(Duration::from_secs(30), reader.response(&mut s)).await??;
+        // The guard is the caller's timeout around the whole waiter: a timer per answer was
+        // a timer-wheel insert and removal on the client, the removal inside the window.
+        let (status, body, total) = reader.response(&mut s).await?;
         let now = Instant::now();
-        if res.status != 200 {
-            return Err(format!("/long-poll answered {}", res.status).into());
+        if status != 200 {
+            return Err(format!("/long-poll answered {status}").into());
         }
+        let body = reader.buf.get(body).unwrap_or_default();
         let (r, t0) = go.recv().await?;
         if r != round || !body.windows(7).any(|w| w == b"\"data\":") {
             return Err("long-poll answered without the message".into());
         }
         lat.push(now.saturating_duration_since(t0).as_nanos() as u64);
-        cursor = net::json_next(&body).ok_or("no next cursor")?;
+        // Into the cursor's own allocation: a new string per answer was a malloc and a free
+        // inside the window.
+        let next = next_cursor(body).ok_or("no next cursor")?;
+        cursor.clear();
+        cursor.push_str(next);
+        reader.consume(total);
+        answered.one(round);
+    }
+    // The task ends (its future, buffers and task cell freed, the join set woken) only once
+    // the last round is fully answered, not between two answers of it. This waiter has all
+    // its answers: should another fail, that one is counted, not this one.
+    if rounds > 0 {
+        let _ = answered.all(rounds - 1).await;
     }
     Ok((lat, s))
+}
+
+/// The `next` cursor of a poll answer's JSON body, borrowed from it.
+fn next_cursor(body: &[u8]) -> Option<&str> {
+    let s = std::str::from_utf8(body).ok()?;
+    let i = s.find("\"next\":\"")? + 8;
+    let rest = s.get(i..)?;
+    rest.get(..rest.find('"')?)
 }
 
 // ------------------------------------------------------------------------- idle
@@ -972,4 +1165,124 @@ pub async fn idle(addr: SocketAddr, o: &Idle, probe: &Probe) -> Result<Measureme
     };
     drop(held);
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether `all(round)` is still waiting (one poll, then a zero timeout: no clock involved).
+    async fn waiting(a: &Answered, round: usize) -> bool {
+        tokio::time::timeout(Duration::ZERO, a.all(round))
+            .await
+            .is_err()
+    }
+
+    /// An answer whose body holds an empty line (it must not be taken for a head's end),
+    /// then the start of the next response.
+    const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+        Content-Length: 18\r\n\r\n{\"next\":\"a\"}\r\n\r\nxxHTTP/1.1 204";
+    const BODY: &[u8] = b"{\"next\":\"a\"}\r\n\r\nxx";
+
+    /// Feeds `parts` one after another; answers (status, body) once complete, and how many
+    /// parts that took.
+    /// Status, body, whole length, parts fed.
+    type Fed = (u16, Vec<u8>, usize, usize);
+
+    fn feed(parts: &[&[u8]]) -> Result<Option<Fed>, Error> {
+        let mut r = SizedReader::new();
+        for (i, p) in parts.iter().enumerate() {
+            r.buf.extend_from_slice(p);
+            if let Some((status, body, total)) = r.parse()? {
+                return Ok(Some((status, r.buf[body].to_vec(), total, i + 1)));
+            }
+        }
+        Ok(None)
+    }
+
+    #[test]
+    fn long_poll_answer_whole_split_anywhere_and_byte_by_byte() {
+        let body = BODY.to_vec();
+        let total = ANSWER.len() - b"HTTP/1.1 204".len();
+        assert_eq!(
+            feed(&[ANSWER]).unwrap(),
+            Some((200, body.clone(), total, 1))
+        );
+        for at in 1..total {
+            let (a, b) = ANSWER.split_at(at);
+            let got = feed(&[a, b]).unwrap();
+            assert_eq!(got, Some((200, body.clone(), total, 2)), "split at {at}");
+        }
+        let bytes: Vec<&[u8]> = ANSWER.chunks(1).collect();
+        assert_eq!(feed(&bytes).unwrap(), Some((200, body, total, total)));
+    }
+
+    #[test]
+    fn long_poll_answer_needs_content_length_and_a_status_line() {
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        assert!(feed(&[chunked]).is_err());
+        assert!(feed(&[b"HTTP/1.1 200 OK\r\n\r\n"]).is_err());
+        assert!(feed(&[b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n"]).is_err());
+        assert!(feed(&[b"ICY 200 OK\r\nContent-Length: 0\r\n\r\n"]).is_err());
+        let big = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+            LP_MAX_BODY + 1
+        );
+        assert!(feed(&[big.as_bytes()]).is_err());
+        assert!(feed(&[&vec![b'a'; LP_MAX_HEAD + 1]]).is_err());
+        // Not an error: an incomplete head, a 503 with its body.
+        assert_eq!(feed(&[b"HTTP/1.1 200 OK\r\n"]).unwrap(), None);
+        let busy = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 2\r\n\r\nno";
+        assert_eq!(
+            feed(&[busy]).unwrap(),
+            Some((503, b"no".to_vec(), busy.len(), 1))
+        );
+    }
+
+    #[test]
+    fn long_poll_answers_one_after_another_in_one_buffer() {
+        let mut r = SizedReader::new();
+        let one = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc";
+        r.buf.extend_from_slice(one);
+        r.buf
+            .extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nde");
+        let (s, b, n) = r.parse().unwrap().unwrap();
+        assert_eq!((s, &r.buf[b], n), (200, &b"abc"[..], one.len()));
+        r.consume(n);
+        let (_, b, n) = r.parse().unwrap().unwrap();
+        assert_eq!(&r.buf[b], b"de");
+        r.consume(n);
+        assert!(r.buf.is_empty());
+    }
+
+    #[test]
+    fn next_cursor_is_borrowed_from_the_answer() {
+        let body = br#"{"messages":[{"id":"ab-3","data":"x"}],"next":"ab-3","missed":false}"#;
+        assert_eq!(next_cursor(body), Some("ab-3"));
+        assert_eq!(next_cursor(br#"{"next":"ab-3}"#), None);
+        assert_eq!(next_cursor(br#"{"messages":[]}"#), None);
+        assert_eq!(next_cursor(b"\xff\"next\":\"a\""), None);
+    }
+
+    #[tokio::test]
+    async fn long_poll_re_asks_wait_for_every_answer_of_the_round() {
+        let a = Answered {
+            count: AtomicUsize::new(0),
+            waiters: 3,
+            rounds_done: watch::Sender::new(0),
+        };
+        assert!(waiting(&a, 0).await);
+        a.one(0);
+        a.one(0);
+        assert!(waiting(&a, 0).await, "two of three answered");
+        a.one(0);
+        assert!(!waiting(&a, 0).await, "all three answered");
+        // The next round starts counting from there.
+        a.one(1);
+        a.one(1);
+        assert!(waiting(&a, 1).await);
+        assert!(!waiting(&a, 0).await);
+        a.one(1);
+        assert!(!waiting(&a, 1).await);
+    }
 }

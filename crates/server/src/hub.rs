@@ -444,7 +444,9 @@ impl TopicState {
         let skip = (plan.after + 1).saturating_sub(first) as usize;
         let messages: Vec<Arc<Message>> = self.log.iter().skip(skip).take(max).cloned().collect();
         let next = match messages.last() {
-            Some(m) => m.id.to_string(),
+            // A copy of the text made at publish: `to_string` on a `Box<str>` went through
+            // the formatting machinery, once per long-poll answer.
+            Some(m) => String::from(&*m.id),
             None => plan.next_if_empty().to_string(),
         };
         Batch {
@@ -560,7 +562,10 @@ impl MemoryHub {
                 c => c,
             }
         };
-        let _guard = WaiterGuard(&t);
+        let mut guard = WaiterGuard {
+            topic: &t,
+            counted: true,
+        };
         loop {
             // Register interest before looking, so a publish between the look and the await
             // still wakes us.
@@ -570,9 +575,9 @@ impl MemoryHub {
             {
                 // Only a look: the batch (a vector and a `next` string) is built once there
                 // is something to answer.
-                let st = lock(&t.state);
+                let mut st = lock(&t.state);
                 if st.has_after(since, max) {
-                    return Ok(st.read_after(since, max));
+                    return Ok(guard.answer(&mut st, since, max));
                 }
             }
             let Some(deadline) = deadline else {
@@ -580,9 +585,9 @@ impl MemoryHub {
                 // Woken by a publish: look before registering again. The usual wake-up
                 // answers now, and a registration is a lock, an insert and a removal on the
                 // list every waiter of the topic shares.
-                let st = lock(&t.state);
+                let mut st = lock(&t.state);
                 if st.has_after(since, max) {
-                    return Ok(st.read_after(since, max));
+                    return Ok(guard.answer(&mut st, since, max));
                 }
                 continue;
             };
@@ -612,12 +617,30 @@ impl MemoryHub {
     }
 }
 
-struct WaiterGuard<'a>(&'a Topic);
+/// Counts a long poll out of its topic's `waiters` when the wait ends, however it ends.
+struct WaiterGuard<'a> {
+    topic: &'a Topic,
+    /// Still counted in `waiters` (a cancelled or timed-out wait uncounts itself on drop).
+    counted: bool,
+}
+
+impl WaiterGuard<'_> {
+    /// The answer, read under the lock the caller holds, which also uncounts the waiter: the
+    /// drop taking the lock a second time was a lock and unlock per answer, when a publish
+    /// wakes every waiter of the topic at once.
+    fn answer(&mut self, st: &mut TopicState, since: Cursor, max: usize) -> Batch {
+        st.waiters = st.waiters.saturating_sub(1);
+        self.counted = false;
+        st.read_after(since, max)
+    }
+}
 
 impl Drop for WaiterGuard<'_> {
     fn drop(&mut self) {
-        let mut st = lock(&self.0.state);
-        st.waiters = st.waiters.saturating_sub(1);
+        if self.counted {
+            let mut st = lock(&self.topic.state);
+            st.waiters = st.waiters.saturating_sub(1);
+        }
     }
 }
 
@@ -826,6 +849,51 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    fn waiting(hub: &MemoryHub, topic: &str) -> usize {
+        lock(&hub.topic(topic).unwrap().state).waiters
+    }
+
+    /// A wait counts itself in its topic's `waiters` (eviction spares a watched topic) and
+    /// out again however it ends: answered at once, woken by a publish, cancelled, or at its
+    /// deadline.
+    #[tokio::test]
+    async fn every_ended_wait_leaves_the_waiter_count() {
+        let hub = Arc::new(MemoryHub::new(100, 10));
+        let far = Instant::now() + Duration::from_secs(3600);
+        // Woken by a publish (the timed and the untimed wait).
+        let (h1, h2) = (hub.clone(), hub.clone());
+        let untimed = tokio::spawn(async move { h1.wait_untimed("t", Cursor::Now, 10, far).await });
+        let timed = tokio::spawn(async move { h2.wait("t", Cursor::Now, 10, far).await });
+        while waiting(&hub, "t") < 2 {
+            tokio::task::yield_now().await;
+        }
+        hub.publish("t", b("x").into()).await.unwrap();
+        assert_eq!(untimed.await.unwrap().unwrap().messages.len(), 1);
+        assert_eq!(timed.await.unwrap().unwrap().messages.len(), 1);
+        assert_eq!(waiting(&hub, "t"), 0);
+        // Answered at once: a message is already there.
+        let r = hub
+            .wait_untimed("t", Cursor::Oldest, 10, far)
+            .await
+            .unwrap();
+        assert_eq!(r.messages.len(), 1);
+        assert_eq!(waiting(&hub, "t"), 0);
+        // Cancelled mid-wait (a long poll whose client went away).
+        let h3 = hub.clone();
+        let c = tokio::spawn(async move { h3.wait_untimed("t", Cursor::Now, 10, far).await });
+        while waiting(&hub, "t") < 1 {
+            tokio::task::yield_now().await;
+        }
+        c.abort();
+        assert!(c.await.unwrap_err().is_cancelled());
+        assert_eq!(waiting(&hub, "t"), 0);
+        // At its deadline.
+        let soon = Instant::now() + Duration::from_millis(10);
+        let r = hub.wait("t", Cursor::Now, 10, soon).await.unwrap();
+        assert!(r.messages.is_empty());
+        assert_eq!(waiting(&hub, "t"), 0);
     }
 
     /// `has_after` is the cheap look the wait takes before building a batch: it must say
