@@ -5,6 +5,9 @@
 //! Asserts (see `pushwire_fuzz::ws_frame_target`):
 //! - frames, messages and the answers the connection queues (pong, close echo, failure
 //!   close) are identical fed whole, at fuzzer-chosen cuts and byte by byte;
+//! - the same through `Protocol::receive_parts` (config byte 2: the size from which a
+//!   one-frame binary message is handed out in parts), the parts consecutive and put back
+//!   together into the same messages, whole, split and byte by byte;
 //! - frames respect the role's masking, `max_frame` and the control frame rules; text is
 //!   UTF-8; no message exceeds `max_message`; errors are terminal and carry a close code;
 //! - messages and the outcome (need more, or fail with 1002 / 1007 / 1009) equal those of an

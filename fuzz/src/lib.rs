@@ -368,6 +368,32 @@ pub fn ws_frame_target(raw: &[u8], role: pushwire_ws::frame::Role) {
         assert_eq!((&msgs, &sent), (&m, &s), "messages: whole vs byte by byte");
     }
 
+    // ---- large binary messages in parts (config byte 2: the size from which) ----
+    let parts_min = u64::from(input.cfg[2]);
+    let parts =
+        |pieces: Vec<&[u8]>| ws_transcript_parts(role, &cfg, None, max_message, parts_min, pieces);
+    let (m, s) = parts(vec![data]);
+    assert_eq!(
+        (&msgs, &sent),
+        (&m, &s),
+        "messages: whole vs in parts from {parts_min} bytes"
+    );
+    let (m, s) = parts(input.pieces());
+    assert_eq!(
+        (&msgs, &sent),
+        (&m, &s),
+        "messages: whole vs in parts from {parts_min} bytes, split at {:?}",
+        input.cuts
+    );
+    if data.len() <= BYTEWISE_MAX {
+        let (m, s) = parts(data.chunks(1).collect());
+        assert_eq!(
+            (&msgs, &sent),
+            (&m, &s),
+            "messages: whole vs in parts byte by byte"
+        );
+    }
+
     // ---- against the independent reading of RFC 6455 ----
     let (expect, end) = ws_reference(data, server, max_frame, max_message);
     let got: Vec<WsMsg> = msgs
@@ -434,19 +460,57 @@ pub fn ws_transcript(
     max_message: usize,
     pieces: Vec<&[u8]>,
 ) -> WsTranscript {
+    ws_transcript_parts(role, cfg, deflate, max_message, u64::MAX, pieces)
+}
+
+/// [`ws_transcript`] through `Protocol::receive_parts(_, parts_min)`: a binary message handed
+/// out in parts is put back together (asserting the parts are consecutive, unmasked bytes
+/// of one frame within the limits) and recorded as one message when its last part comes,
+/// so the transcript must equal the whole-message one.
+pub fn ws_transcript_parts(
+    role: pushwire_ws::frame::Role,
+    cfg: &pushwire_ws::Config,
+    deflate: Option<pushwire_ws::deflate::DeflateParams>,
+    max_message: usize,
+    parts_min: u64,
+    pieces: Vec<&[u8]>,
+) -> WsTranscript {
     use bytes::BytesMut;
-    use pushwire_ws::frame::{FrameDecoder, Role};
-    use pushwire_ws::{Config, Protocol, State};
+    use pushwire_ws::frame::{FrameDecoder, OpCode, Role};
+    use pushwire_ws::{Config, Incoming, Protocol, State};
     let mut proto = Protocol::new(role, cfg);
     if let Some(params) = deflate {
         proto.set_deflate(params);
     }
     let mut buf = BytesMut::new();
     let mut out: Vec<Result<WsMsg, pushwire_ws::Error>> = Vec::new();
+    // The message being handed out in parts: its bytes so far.
+    let mut partial: Option<Vec<u8>> = None;
     'feed: for p in pieces {
         buf.extend_from_slice(p);
         loop {
-            match proto.receive(&mut buf) {
+            let got = match proto.receive_parts(&mut buf, parts_min) {
+                Ok(Some(Incoming::Part(part))) => {
+                    let h = part.header;
+                    assert!(h.fin && h.opcode == OpCode::Binary && h.rsv.is_empty());
+                    assert!(h.payload_len >= parts_min && h.payload_len <= max_message as u64);
+                    let so_far = partial.get_or_insert_with(Vec::new);
+                    assert_eq!(part.is_first(), so_far.is_empty() && part.offset == 0);
+                    assert_eq!(part.offset, so_far.len() as u64, "parts are consecutive");
+                    so_far.extend_from_slice(&part.data);
+                    if part.is_last() {
+                        out.push(Ok(WsMsg::Binary(partial.take().unwrap_or_default())));
+                    }
+                    continue;
+                }
+                Ok(Some(Incoming::Message(m))) => {
+                    assert!(partial.is_none(), "a message inside a frame in parts");
+                    Ok(Some(m))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            };
+            match got {
                 Ok(Some(m)) => {
                     let w = ws_msg(&m);
                     match &w {
@@ -464,7 +528,7 @@ pub fn ws_transcript(
                 Err(e) => {
                     assert!(proto.is_terminated());
                     assert_eq!(
-                        proto.receive(&mut buf),
+                        proto.receive_parts(&mut buf, parts_min),
                         Err(e.clone()),
                         "errors are terminal"
                     );
