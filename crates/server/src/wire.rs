@@ -1201,7 +1201,7 @@ GET http://h:1?x=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /tail HTTP/1.1\
         let mut numbers = vec![u64::MAX, u64::MAX - 1];
         for d in 0..20 {
             let p = 10u64.pow(d);
-            numbers.extend([p - 1, p, p + 1, p.saturating_mul(7) + 3]);
+            numbers.extend([p - 1, p, p + 1, p.saturating_mul(7).saturating_add(3)]);
         }
         for n in numbers {
             let mut out = BytesMut::new();
