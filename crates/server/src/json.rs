@@ -10,6 +10,7 @@ use pushwire_poll::json as pj;
 use crate::cursor::Id;
 use crate::hub::{Batch, HubHealth, Kind, Message};
 use crate::listener::Stats;
+use crate::wire::{decimal_len, write_decimal};
 
 /// The body of a poll answering `m` alone: `{"messages":[m],"next":"<m's id>","missed":false}`.
 pub(crate) fn single(m: &Arc<Message>) -> Bytes {
@@ -87,8 +88,7 @@ pub fn health_into(h: &HubHealth, s: &Stats, out: &mut BytesMut) {
         out.extend_from_slice(b",\"redis\":");
         string(state, out);
     }
-    let fields = health_fields(h, s);
-    for (key, n) in fields {
+    for (key, n) in HEALTH_KEYS.iter().zip(health_counts(h, s)) {
         out.extend_from_slice(key);
         put_decimal(n, out);
     }
@@ -100,6 +100,35 @@ pub fn health_into(h: &HubHealth, s: &Stats, out: &mut BytesMut) {
 /// length before anything goes into the write buffer lets the head go first, with no body
 /// buffer and no reordering.
 pub fn health_in(h: &HubHealth, s: &Stats, out: &mut [u8]) -> Option<usize> {
+    health_write(h, &health_counts(h, s), out)
+}
+
+/// The ten counters of the `/healthz` document, in its order.
+fn health_counts(h: &HubHealth, s: &Stats) -> [u64; 10] {
+    use std::sync::atomic::Ordering::Relaxed;
+    let total = s.total.load(Relaxed);
+    let (ws, sse, lp) = (
+        s.websocket.load(Relaxed),
+        s.sse.load(Relaxed),
+        s.long_poll.load(Relaxed),
+    );
+    [
+        total as u64,
+        total.saturating_sub(ws + sse + lp) as u64,
+        ws as u64,
+        sse as u64,
+        lp as u64,
+        s.rejected.load(Relaxed),
+        h.topics as u64,
+        h.subscribers as u64,
+        h.slow_disconnects,
+        h.published,
+    ]
+}
+
+/// Writes the document for `counts` (from [`health_counts`]) into `out`: its length, or
+/// `None` when it does not fit or a string would need escaping.
+fn health_write(h: &HubHealth, counts: &[u64; 10], out: &mut [u8]) -> Option<usize> {
     let mut w = SliceWriter { out, len: 0 };
     w.put(b"{\"hub\":")?;
     w.plain_string(h.kind)?;
@@ -109,7 +138,8 @@ pub fn health_in(h: &HubHealth, s: &Stats, out: &mut [u8]) -> Option<usize> {
     }
     // Each key is a literal of known length, and each number goes straight into the slice:
     // the copies compile to a few moves instead of a `memcpy` call per piece (those calls
-    // were most of this document's cost in the pipelined-GET profile).
+    // were most of this document's cost in the pipelined-GET profile). The keys are
+    // `HEALTH_KEYS` (a test holds this and `health_into` together).
     let [
         total,
         http,
@@ -121,7 +151,7 @@ pub fn health_in(h: &HubHealth, s: &Stats, out: &mut [u8]) -> Option<usize> {
         subs,
         slow,
         published,
-    ] = health_fields(h, s).map(|(_, n)| n);
+    ] = *counts;
     w.put(b",\"connections\":{\"total\":")?;
     w.decimal(total)?;
     w.put(b",\"http\":")?;
@@ -167,26 +197,17 @@ impl SliceWriter<'_> {
     }
 
     /// `n` in decimal, written in place.
+    #[inline(always)]
     fn decimal(&mut self, n: u64) -> Option<()> {
-        let digits = n.checked_ilog10().unwrap_or(0) as usize + 1;
-        let end = self.len.checked_add(digits)?;
-        let dst = self.out.get_mut(self.len..end)?;
-        let mut n = n;
-        for d in dst.iter_mut().rev() {
-            *d = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
+        let end = self.len.checked_add(decimal_len(n))?;
+        write_decimal(n, self.out.get_mut(self.len..end)?);
         self.len = end;
         Some(())
     }
 
-    /// A string literal with nothing to escape (printable ASCII, no `"` or `\`); `None`
-    /// otherwise.
+    /// A string literal with nothing to escape; `None` otherwise.
     fn plain_string(&mut self, s: &str) -> Option<()> {
-        let plain = s
-            .bytes()
-            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
-        if !plain {
+        if !plain(s) {
             return None;
         }
         self.put(b"\"")?;
@@ -195,28 +216,25 @@ impl SliceWriter<'_> {
     }
 }
 
-/// The counters of the `/healthz` document, each with the JSON that precedes it.
-fn health_fields(h: &HubHealth, s: &Stats) -> [(&'static [u8], u64); 10] {
-    use std::sync::atomic::Ordering::Relaxed;
-    let total = s.total.load(Relaxed);
-    let (ws, sse, lp) = (
-        s.websocket.load(Relaxed),
-        s.sse.load(Relaxed),
-        s.long_poll.load(Relaxed),
-    );
-    [
-        (b",\"connections\":{\"total\":", total as u64),
-        (b",\"http\":", total.saturating_sub(ws + sse + lp) as u64),
-        (b",\"websocket\":", ws as u64),
-        (b",\"sse\":", sse as u64),
-        (b",\"long_poll\":", lp as u64),
-        (b"},\"rejected_connections\":", s.rejected.load(Relaxed)),
-        (b",\"topics\":", h.topics as u64),
-        (b",\"subscribers\":", h.subscribers as u64),
-        (b",\"slow_disconnects\":", h.slow_disconnects),
-        (b",\"published\":", h.published),
-    ]
+/// Whether `s` is a JSON string body as it is: printable ASCII, no `"` or `\\`.
+fn plain(s: &str) -> bool {
+    s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
+
+/// The keys of the `/healthz` counters, each with the JSON that precedes it, in order.
+const HEALTH_KEYS: [&[u8]; 10] = [
+    b",\"connections\":{\"total\":",
+    b",\"http\":",
+    b",\"websocket\":",
+    b",\"sse\":",
+    b",\"long_poll\":",
+    b"},\"rejected_connections\":",
+    b",\"topics\":",
+    b",\"subscribers\":",
+    b",\"slow_disconnects\":",
+    b",\"published\":",
+];
 
 #[cfg(test)]
 mod tests {
@@ -247,7 +265,50 @@ mod tests {
             ..h.clone()
         };
         assert_eq!(health_in(&odd, s, &mut stack), None);
+        let odd = HubHealth {
+            backend: Some("\\"),
+            ..h.clone()
+        };
+        assert_eq!(health_in(&odd, s, &mut stack), None);
         out
+    }
+
+    /// Every counter at 0, and at the largest values its type holds (20-digit numbers): the
+    /// document is exact, and the stack writer, the fallback and the length agree.
+    #[test]
+    fn health_document_at_zero_and_at_the_largest_counters() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let h = HubHealth {
+            kind: "memory",
+            ..HubHealth::default()
+        };
+        assert_eq!(
+            &health(&h, &Stats::default())[..],
+            br#"{"hub":"memory","connections":{"total":0,"http":0,"websocket":0,"sse":0,"long_poll":0},"rejected_connections":0,"topics":0,"subscribers":0,"slow_disconnects":0,"published":0}"#
+        );
+        let s = Stats::default();
+        s.total.store(usize::MAX, Relaxed);
+        s.websocket.store(99, Relaxed);
+        s.sse.store(10, Relaxed);
+        s.long_poll.store(9, Relaxed);
+        s.rejected.store(u64::MAX, Relaxed);
+        let h = HubHealth {
+            kind: "redis",
+            backend: Some("down"),
+            topics: usize::MAX - 1,
+            subscribers: 1_000_000,
+            slow_disconnects: u64::MAX - 9,
+            published: 10_000_000_000_000_000_000,
+        };
+        let doc = String::from_utf8(health(&h, &s).to_vec()).unwrap();
+        let m = u64::MAX;
+        let want = format!(
+            r#"{{"hub":"redis","redis":"down","connections":{{"total":{m},"http":{},"websocket":99,"sse":10,"long_poll":9}},"rejected_connections":{m},"topics":{},"subscribers":1000000,"slow_disconnects":{},"published":10000000000000000000}}"#,
+            m - 118,
+            m - 1,
+            m - 9
+        );
+        assert_eq!(doc, want);
     }
 
     #[test]

@@ -289,6 +289,39 @@ impl Span {
     }
 }
 
+/// The path of an absolute-form target with an empty path, which pushwire-http answers as a
+/// `/` of its own rather than a slice of the head: a span no slice has (it ends before it
+/// starts), so that the path needs no `Option` (four bytes of [`Head`]).
+const ROOT_PATH: Span = Span { start: 1, end: 0 };
+
+/// A header field kept inline: the spans of its name and value as 16-bit positions, which
+/// any field within the first 64 KiB of a head has (the default `max_head_bytes` is 16 KiB).
+/// Half the size of two [`Span`]s: with four of them a [`Head`] is 128 bytes, and the
+/// compiler moves a value that small with a few vector moves instead of a `memcpy` call. A
+/// head is moved several times on its way from the parser to its handler (returned from the
+/// parse, from `read_head`, into `dispatch`'s future): at 168 bytes those calls were most of
+/// the pipelined-GET profile's `memcpy`.
+#[derive(Debug, Clone, Copy, Default)]
+struct ShortField([u16; 4]);
+
+impl ShortField {
+    /// `None` when a position does not fit in 16 bits.
+    fn of((name, value): (Span, Span)) -> Option<ShortField> {
+        let short = |x: u32| u16::try_from(x).ok();
+        Some(ShortField([
+            short(name.start)?,
+            short(name.end)?,
+            short(value.start)?,
+            short(value.end)?,
+        ]))
+    }
+
+    fn spans(self) -> (Span, Span) {
+        let [a, b, c, d] = self.0.map(u32::from);
+        (Span { start: a, end: b }, Span { start: c, end: d })
+    }
+}
+
 /// Header fields kept inline: a benchmark GET has one, curl three (more go to the heap, one
 /// allocation). Four keeps the connection's future at its size before (its unit test).
 const INLINE_FIELDS: usize = 4;
@@ -298,12 +331,12 @@ const INLINE_FIELDS: usize = 4;
 struct Spans {
     method: Span,
     target: Span,
-    /// `None`: the path is `/` (absolute-form target with an empty path).
-    path: Option<Span>,
+    /// [`ROOT_PATH`]: the path is `/` (absolute-form target with an empty path).
+    path: Span,
     query: Span,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     version: u8,
-    inline: [(Span, Span); INLINE_FIELDS],
+    inline: [ShortField; INLINE_FIELDS],
     inline_len: u8,
     /// Some `Connection` value lists `close` / `keep-alive`; some field is `Content-Length`
     /// or `Transfer-Encoding` (looked at once, in the pass that records the fields: every
@@ -311,7 +344,7 @@ struct Spans {
     conn_close: bool,
     conn_keep_alive: bool,
     framing: bool,
-    /// Every field, when there are more than fit inline.
+    /// Every field, when there are more than fit inline (or one lies past 64 KiB).
     spilled: Vec<(Span, Span)>,
 }
 
@@ -321,10 +354,10 @@ impl Spans {
         let mut s = Spans {
             method: Span::of(r.method().as_bytes(), base, len),
             target: Span::of(r.target().as_bytes(), base, len),
-            path: Span::within(path.as_bytes(), base, len),
+            path: Span::within(path.as_bytes(), base, len).unwrap_or(ROOT_PATH),
             query: query.map_or_else(Span::default, |q| Span::of(q.as_bytes(), base, len)),
             version: u8::from(r.version() == pushwire_http::Version::Http11),
-            inline: [(Span::default(), Span::default()); INLINE_FIELDS],
+            inline: [ShortField::default(); INLINE_FIELDS],
             inline_len: 0,
             conn_close: false,
             conn_keep_alive: false,
@@ -333,7 +366,7 @@ impl Spans {
         };
         // The flags are noted in the pass that records the spans: every request asks them.
         let (mut close, mut keep_alive, mut framing) = (false, false, false);
-        let fields = r.headers().map(|(n, v)| {
+        let mut fields = r.headers().map(|(n, v)| {
             let n = n.as_bytes();
             if n.eq_ignore_ascii_case(b"connection") {
                 for t in v.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
@@ -348,25 +381,36 @@ impl Spans {
             (Span::of(n, base, len), Span::of(v, base, len))
         });
         if r.header_count() <= INLINE_FIELDS {
-            for (slot, f) in s.inline.iter_mut().zip(fields) {
-                *slot = f;
-                s.inline_len += 1;
+            let mut n = 0;
+            while let Some(f) = fields.next() {
+                match (ShortField::of(f), s.inline.get_mut(n)) {
+                    (Some(short), Some(slot)) => {
+                        *slot = short;
+                        n += 1;
+                    }
+                    // A field past 64 KiB: every field goes to the heap, in order.
+                    _ => {
+                        let kept = s.inline.iter().take(n).map(|f| f.spans());
+                        s.spilled = kept.chain([f]).chain(fields.by_ref()).collect();
+                        n = 0;
+                        break;
+                    }
+                }
             }
+            s.inline_len = n as u8;
         } else {
-            s.spilled = fields.collect();
+            s.spilled = fields.by_ref().collect();
         }
+        drop(fields);
         (s.conn_close, s.conn_keep_alive, s.framing) = (close, keep_alive, framing);
         s
     }
 
-    fn fields(&self) -> &[(Span, Span)] {
-        if self.spilled.is_empty() {
-            self.inline
-                .get(..usize::from(self.inline_len))
-                .unwrap_or(&[])
-        } else {
-            &self.spilled
-        }
+    /// Every field's name and value spans, in order (one of the two parts is empty).
+    fn fields(&self) -> impl Iterator<Item = (Span, Span)> + '_ {
+        let inline = self.inline.get(..usize::from(self.inline_len));
+        let inline = inline.unwrap_or(&[]).iter().map(|f| f.spans());
+        self.spilled.iter().copied().chain(inline)
     }
 }
 
@@ -395,12 +439,20 @@ impl Head {
 
     /// The path (before `?`), still percent-encoded.
     pub(crate) fn path(&self) -> &str {
-        self.spans.path.map_or("/", |p| self.text(p))
+        if self.spans.path == ROOT_PATH {
+            "/"
+        } else {
+            self.text(self.spans.path)
+        }
     }
 
     /// [`Head::path`] as bytes, without the UTF-8 check (for routing).
     pub(crate) fn path_bytes(&self) -> &[u8] {
-        self.spans.path.map_or(b"/", |p| p.get(&self.bytes))
+        if self.spans.path == ROOT_PATH {
+            b"/"
+        } else {
+            self.spans.path.get(&self.bytes)
+        }
     }
 
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
@@ -411,7 +463,6 @@ impl Head {
     fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         self.spans
             .fields()
-            .iter()
             .map(|(n, v)| (n.get(&self.bytes), v.get(&self.bytes)))
     }
 
@@ -442,7 +493,6 @@ impl Head {
             headers: self
                 .spans
                 .fields()
-                .iter()
                 .map(|(n, v)| {
                     let name = String::from_utf8_lossy(n.get(&self.bytes)).to_ascii_lowercase();
                     let (a, b) = (v.start as usize, v.end as usize);
@@ -687,18 +737,56 @@ pub(crate) fn put_field(name: &str, value: &[u8], dst: &mut BytesMut) -> bool {
 }
 
 /// Appends `n` in decimal without going through `fmt` (no `String`, no formatter).
-pub(crate) fn put_decimal(mut n: u64, dst: &mut BytesMut) {
+pub(crate) fn put_decimal(n: u64, dst: &mut BytesMut) {
     let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+    if let Some(d) = digits.get_mut(..decimal_len(n)) {
+        write_decimal(n, d);
+        dst.put_slice(d);
+    }
+}
+
+/// `"00"` to `"99"`: a decimal is written two digits per division.
+const DIGIT_PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
+/// How many decimal digits `n` has (1 for 0).
+#[inline]
+pub(crate) fn decimal_len(n: u64) -> usize {
+    // Compared up from one digit: counters and lengths are mostly short, and a short number
+    // costs a compare or two here (`ilog10` was about twenty instructions whatever the size).
+    let mut len = 1;
+    let mut bound = 10u64;
+    while n >= bound {
+        len += 1;
+        match bound.checked_mul(10) {
+            Some(b) => bound = b,
+            None => break,
         }
     }
-    dst.put_slice(&digits[i..]);
+    len
+}
+
+/// Writes `n` in decimal into `dst`, which is [`decimal_len`]`(n)` bytes long (a longer one
+/// gets leading digits of 0 for pairs past the number, a shorter one the low digits only).
+/// Two digits per division from a table: `/healthz` writes ten numbers and a
+/// `Content-Length` per request, and a division per digit was most of its document's cost.
+#[inline]
+pub(crate) fn write_decimal(mut n: u64, dst: &mut [u8]) {
+    let mut pairs = dst.rchunks_exact_mut(2);
+    for pair in &mut pairs {
+        pair.copy_from_slice(&DIGIT_PAIRS[(n % 100) as usize]);
+        n /= 100;
+    }
+    if let [d] = pairs.into_remainder() {
+        *d = b'0' + (n % 10) as u8;
+    }
 }
 
 /// The SSE event for a message, encoded by pushwire-sse: `id:` then one `data:` line per
@@ -959,6 +1047,82 @@ GET http://h:1?x=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /tail HTTP/1.1\
         assert_eq!(head.path(), "/healthz");
     }
 
+    /// A head is moved from the parser to its handler several times per request: at most
+    /// 128 bytes, the compiler moves it inline instead of calling `memcpy` (168 bytes before).
+    #[test]
+    fn head_is_at_most_128_bytes() {
+        let size = std::mem::size_of::<Head>();
+        println!("Head: {size} bytes");
+        assert!(size <= 128, "Head is {size} bytes");
+        assert!(std::mem::size_of::<Result<Option<Head>, HttpError>>() <= 128);
+    }
+
+    /// Fields inline take 16-bit positions: a head whose fields reach past 64 KiB keeps them
+    /// all on the heap, in order, and reads the same as the owned request, whether the field
+    /// count would fit inline or not, and whether the first field is already past 64 KiB.
+    #[test]
+    fn head_fields_past_64_kib_read_like_the_owned_request() {
+        let big = HeadLimits::default()
+            .with_max_head_bytes(256 * 1024)
+            .with_max_uri_len(200 * 1024);
+        let long = "a".repeat(70 * 1024);
+        let heads = [
+            format!("GET /x HTTP/1.1\r\nHost: h\r\nX-Long: {long}\r\nOrigin: o\r\n\r\n"),
+            format!("GET /{long}?q=1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"),
+            format!(
+                "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: {long}\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n"
+            ),
+        ];
+        for raw in &heads {
+            let mut buf = BytesMut::from(raw.as_bytes());
+            let head = HeadReader::new(&big).parse_head(&mut buf).unwrap().unwrap();
+            let owned = HeadReader::new(&big)
+                .parse(&mut BytesMut::from(raw.as_bytes()))
+                .unwrap()
+                .unwrap();
+            assert!(!head.spans.spilled.is_empty());
+            assert_eq!(fields(&head.to_request()), fields(&owned));
+            assert_eq!(head.path(), owned.path);
+            assert_eq!(head.keep_alive(), owned.keep_alive());
+            assert_eq!(head.first_header("host"), Some(&b"h"[..]));
+        }
+        // Under 64 KiB, four fields stay inline and a fifth spills everything.
+        for raw in [
+            &b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n",
+        ] {
+            let mut buf = BytesMut::from(raw);
+            let head = HeadReader::new(&limits())
+                .parse_head(&mut buf)
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                head.spans.spilled.is_empty(),
+                head.spans.fields().count() <= INLINE_FIELDS
+            );
+            assert_eq!(
+                fields(&head.to_request()),
+                fields(&parse_all(raw).unwrap().unwrap())
+            );
+        }
+    }
+
+    /// RFC 9112 §3.2.2: an absolute-form target with an empty path has the path `/`, which
+    /// is not in the head's bytes.
+    #[test]
+    fn rfc9112_3_2_2_absolute_form_empty_path_is_root() {
+        let raw = b"GET http://h?x=1 HTTP/1.1\r\nHost: h\r\n\r\n";
+        let mut buf = BytesMut::from(&raw[..]);
+        let head = HeadReader::new(&limits())
+            .parse_head(&mut buf)
+            .unwrap()
+            .unwrap();
+        let owned = parse_all(raw).unwrap().unwrap();
+        assert_eq!((head.path(), head.path_bytes()), ("/", &b"/"[..]));
+        assert_eq!(head.path(), owned.path);
+        assert_eq!(head.param("x").as_deref(), Some("1"));
+    }
+
     #[test]
     fn head_errors_map_to_the_same_statuses() {
         for raw in [
@@ -1034,10 +1198,16 @@ GET http://h:1?x=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /tail HTTP/1.1\
         let mut out = BytesMut::new();
         encode_head(200, &[("Bad Name", "v")], &mut out);
         assert_eq!(&out[..], FALLBACK_500);
-        for n in [0u64, 7, 10, 99, 174, 1_000_000, u64::MAX] {
+        let mut numbers = vec![u64::MAX, u64::MAX - 1];
+        for d in 0..20 {
+            let p = 10u64.pow(d);
+            numbers.extend([p - 1, p, p + 1, p.saturating_mul(7).saturating_add(3)]);
+        }
+        for n in numbers {
             let mut out = BytesMut::new();
             put_decimal(n, &mut out);
             assert_eq!(&out[..], n.to_string().as_bytes());
+            assert_eq!(decimal_len(n), out.len());
         }
     }
 
