@@ -3,6 +3,8 @@
 //! with the small frames and pongs around them, and an SSE subscriber that wakes to a burst
 //! gets every event of it, in order, in as few writes as the queue allows.
 
+mod common;
+use common::client_frame;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -61,26 +63,6 @@ async fn fill(s: &mut TcpStream, buf: &mut Vec<u8>, n: usize) {
     }
 }
 
-/// A masked client frame (RFC 6455 §5.2, §5.3).
-fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut f = vec![0x80 | opcode];
-    match payload.len() {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n if n < 65536 => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            f.push(0x80 | 127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
-}
-
 /// Reads one unmasked server frame: (opcode byte, payload).
 async fn server_frame(s: &mut TcpStream, buf: &mut Vec<u8>) -> (u8, Vec<u8>) {
     fill(s, buf, 2).await;
@@ -128,11 +110,11 @@ async fn rfc6455_s5_large_echoes_keep_their_order_with_small_frames_and_pongs() 
     // Large (deferred, no copy), ping, small, large, small: all sent in one go.
     let big1: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let big2: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 241) as u8).collect();
-    let mut burst = client_frame(0x2, &big1);
-    burst.extend(client_frame(0x9, b"p1"));
-    burst.extend(client_frame(0x1, b"small"));
-    burst.extend(client_frame(0x2, &big2));
-    burst.extend(client_frame(0x1, b"last"));
+    let mut burst = client_frame(0x82, &big1);
+    burst.extend(client_frame(0x89, b"p1"));
+    burst.extend(client_frame(0x81, b"small"));
+    burst.extend(client_frame(0x82, &big2));
+    burst.extend(client_frame(0x81, b"last"));
     // Write and read at once: the server stops reading while it owes more than 64 KiB.
     let (rd, mut wr) = s.into_split();
     let writer = tokio::spawn(async move {
@@ -155,7 +137,7 @@ async fn rfc6455_s5_large_echoes_keep_their_order_with_small_frames_and_pongs() 
         joined
     };
     // A clean close still works after the deferred writes.
-    s2.write_all(&client_frame(0x8, &1000u16.to_be_bytes()))
+    s2.write_all(&client_frame(0x88, &1000u16.to_be_bytes()))
         .await
         .unwrap();
     let (op, payload) = server_frame(&mut s2, &mut buf).await;

@@ -5,6 +5,8 @@
 //! close never land inside an echo frame, and a client that stalls or leaves in the middle
 //! of a frame is dropped without harming the server.
 
+mod common;
+use common::client_frame;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -82,26 +84,6 @@ async fn open(addr: SocketAddr) -> (TcpStream, Vec<u8>) {
         let n = buf.len();
         assert!(fill(&mut s, &mut buf, n + 1).await, "closed before the 101");
     }
-}
-
-/// A masked client frame (RFC 6455 §5.2, §5.3); `b0` is the whole first byte (FIN, opcode).
-fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut f = vec![b0];
-    match payload.len() {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n if n < 65536 => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            f.push(0x80 | 127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
 }
 
 /// The header of an unmasked server frame at the front of `buf`: (first byte, payload
