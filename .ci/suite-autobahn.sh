@@ -25,7 +25,9 @@ WORK=$(mktemp -d /tmp/pushwire-autobahn.XXXXXX)
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for f in "$WORK"/fuzzingserver-*.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  # Servers started inside `$(...)` (start_and_wait) are not in PIDS: a command
+  # substitution is a subshell. They leave their pid in a file.
+  for f in "$WORK"/*.pid; do [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -146,7 +148,7 @@ fuzz_server() { # fuzz_server NAME URL: wstest fuzzingclient against URL with SE
 start_and_wait() { # start_and_wait OUT BIN ARGS...: runs BIN, echoes its "listening on" URL
   local out=$1; shift
   "$@" > "$out" 2>"$out.err" &
-  PIDS+=($!)
+  echo $! > "$out.pid"
   for _ in $(seq 1 100); do
     grep -q "listening on" "$out" 2>/dev/null && break
     sleep 0.1
