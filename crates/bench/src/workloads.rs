@@ -879,7 +879,8 @@ impl Answered {
 #[derive(Debug)]
 struct SizedReader {
     buf: Vec<u8>,
-    /// Start of the first head line not looked at yet (no byte is looked at twice).
+    /// Start of the first head line not looked at yet (a line split across reads is looked
+    /// at again when its end arrives; complete lines once).
     line: usize,
     status: Option<u16>,
     len: Option<usize>,

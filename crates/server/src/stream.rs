@@ -451,8 +451,17 @@ fn ws_pump<'a, S: AsyncRead + AsyncWrite + Unpin + Send>(
                             let len = p.header.payload_len;
                             let _ = ws.proto.start_frame(OpCode::Binary, len, &mut c.wbuf);
                         }
-                        if ws.proto.send_part(&mut p.data).is_ok() {
+                        let sent = ws.proto.send_part(&mut p.data).is_ok();
+                        if sent && p.data.len() >= ZERO_COPY_MIN {
                             out.push_after(&mut c.wbuf, p.data.freeze());
+                        } else if sent {
+                            // A small part is copied, as a small message is: queued as it
+                            // is, it would keep alive the read buffer it was split from (up
+                            // to 1 MiB, `DIRECT_READ_MAX`), and the next read would reserve
+                            // a fresh one. A peer trickling a large frame to a reader that
+                            // never reads could then pin HIGH_WATER / (bytes per read)
+                            // buffers; copied, at most HIGH_WATER / ZERO_COPY_MIN are held.
+                            c.wbuf.extend_from_slice(&p.data);
                         }
                         continue;
                     }

@@ -565,6 +565,11 @@ impl Protocol {
     /// [`Protocol::poll_transmit`], and [`Protocol::send`] is refused
     /// ([`UsageError::FrameInParts`]).
     ///
+    /// If the connection fails before the last part (a dead peer found by
+    /// [`Protocol::handle_timeout`], [`Protocol::abort`]), the close frame it queues cannot
+    /// follow an unfinished frame and is never handed out: flush what was sent and close the
+    /// transport, which RFC 6455 §7.1.7 allows when failing a connection.
+    ///
     /// ```
     /// use bytes::BytesMut;
     /// use pushwire_ws::{Config, Protocol, frame::{OpCode, Role}};
@@ -607,6 +612,10 @@ impl Protocol {
     /// frames go out again.
     pub fn send_part(&mut self, part: &mut [u8]) -> Result<(), Error> {
         let Some(s) = self.sending.as_deref_mut() else {
+            // An empty frame's one empty part (`receive_parts` hands it out so) owes nothing.
+            if part.is_empty() && self.state != State::Failed {
+                return Ok(());
+            }
             return Err(UsageError::FrameInParts.into());
         };
         let n = part.len() as u64;

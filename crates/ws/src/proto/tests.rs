@@ -641,6 +641,10 @@ fn start_frame_takes_data_opcodes_only_and_empty_frames_finish_at_once() {
     p.start_frame(OpCode::Text, 0, &mut tx).unwrap();
     assert!(!p.is_sending_parts());
     assert_eq!(&tx[..], b"\x81\x00");
+    // The one empty part `receive_parts` hands out for an empty frame can be forwarded;
+    // a byte more than the frame announced cannot.
+    p.send_part(&mut []).unwrap();
+    assert_eq!(p.send_part(&mut [0]), Err(UsageError::FrameInParts.into()));
     // After our close nothing may start.
     p.close(CloseCode::NORMAL, "", &mut tx).unwrap();
     assert_eq!(
