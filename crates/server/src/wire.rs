@@ -835,6 +835,11 @@ mod tests {
         HeadReader::new(&limits()).parse(&mut buf)
     }
 
+    /// The one complete head at the front of `buf`, read in place (what follows stays).
+    fn head_of(buf: &mut BytesMut) -> Head {
+        HeadReader::new(&limits()).parse_head(buf).unwrap().unwrap()
+    }
+
     #[test]
     fn query_params_first_match_decoded_and_borrowed_when_plain() {
         let q = |query: &str, name: &str| query_param_in(query, name).map(Cow::into_owned);
@@ -990,10 +995,7 @@ GET http://h:1?x=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /tail HTTP/1.1\
         ];
         for raw in heads {
             let mut buf = BytesMut::from(&raw[..]);
-            let head = HeadReader::new(&limits())
-                .parse_head(&mut buf)
-                .unwrap()
-                .unwrap();
+            let head = head_of(&mut buf);
             let owned = parse_all(raw).unwrap().unwrap();
             let text = String::from_utf8_lossy(raw);
             assert_eq!(head.keep_alive(), owned.keep_alive(), "{text}");
@@ -1005,10 +1007,7 @@ GET http://h:1?x=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /tail HTTP/1.1\
     fn head_reads_like_the_owned_request() {
         let raw = b"POST /publish?topic=a+b&since=%41-1&bad=%zz&e HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nConnection: Upgrade, CLOSE\r\nOrigin: http://h\r\n\r\nhi";
         let mut buf = BytesMut::from(&raw[..]);
-        let head = HeadReader::new(&limits())
-            .parse_head(&mut buf)
-            .unwrap()
-            .unwrap();
+        let head = head_of(&mut buf);
         assert_eq!(&buf[..], b"hi");
         let owned = parse_all(raw).unwrap().unwrap();
         assert_eq!(fields(&head.to_request()), fields(&owned));
@@ -1038,10 +1037,7 @@ GET http://h:1?x=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /tail HTTP/1.1\
         let mut buf = BytesMut::new();
         buf.extend_from_slice(raw);
         let ptr = buf.as_ptr();
-        let head = HeadReader::new(&limits())
-            .parse_head(&mut buf)
-            .unwrap()
-            .unwrap();
+        let head = head_of(&mut buf);
         assert!(buf.is_empty());
         assert_eq!(head.bytes.as_ptr(), ptr);
         assert_eq!(head.path(), "/healthz");
@@ -1092,10 +1088,7 @@ GET http://h:1?x=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /tail HTTP/1.1\
             b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n",
         ] {
             let mut buf = BytesMut::from(raw);
-            let head = HeadReader::new(&limits())
-                .parse_head(&mut buf)
-                .unwrap()
-                .unwrap();
+            let head = head_of(&mut buf);
             assert_eq!(
                 head.spans.spilled.is_empty(),
                 head.spans.fields().count() <= INLINE_FIELDS
@@ -1113,10 +1106,7 @@ GET http://h:1?x=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /tail HTTP/1.1\
     fn rfc9112_3_2_2_absolute_form_empty_path_is_root() {
         let raw = b"GET http://h?x=1 HTTP/1.1\r\nHost: h\r\n\r\n";
         let mut buf = BytesMut::from(&raw[..]);
-        let head = HeadReader::new(&limits())
-            .parse_head(&mut buf)
-            .unwrap()
-            .unwrap();
+        let head = head_of(&mut buf);
         let owned = parse_all(raw).unwrap().unwrap();
         assert_eq!((head.path(), head.path_bytes()), ("/", &b"/"[..]));
         assert_eq!(head.path(), owned.path);

@@ -4,7 +4,7 @@
 //! gets every event of it, in order, in as few writes as the queue allows.
 
 mod common;
-use common::client_frame;
+use common::{client_frame, upgrade_echo};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -91,22 +91,7 @@ async fn server_frame(s: &mut TcpStream, buf: &mut Vec<u8>) -> (u8, Vec<u8>) {
 async fn rfc6455_s5_large_echoes_keep_their_order_with_small_frames_and_pongs() {
     let (addr, srv) = start().await;
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(
-        b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    )
-    .await
-    .unwrap();
-    let mut buf = Vec::new();
-    loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            assert!(buf.starts_with(b"HTTP/1.1 101 "));
-            buf.drain(..i + 4);
-            break;
-        }
-        let n = buf.len();
-        fill(&mut s, &mut buf, n + 1).await;
-    }
+    let mut buf = upgrade_echo(&mut s).await;
     // Large (deferred, no copy), ping, small, large, small: all sent in one go.
     let big1: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let big2: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 241) as u8).collect();

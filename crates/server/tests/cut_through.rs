@@ -6,7 +6,7 @@
 //! of a frame is dropped without harming the server.
 
 mod common;
-use common::client_frame;
+use common::{client_frame, upgrade_echo};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -68,22 +68,8 @@ async fn fill<R: AsyncRead + Unpin>(s: &mut R, buf: &mut Vec<u8>, n: usize) -> b
 /// Opens `/echo` and returns the stream and what followed the `101`.
 async fn open(addr: SocketAddr) -> (TcpStream, Vec<u8>) {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(
-        b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    )
-    .await
-    .unwrap();
-    let mut buf = Vec::new();
-    loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            assert!(buf.starts_with(b"HTTP/1.1 101 "));
-            buf.drain(..i + 4);
-            return (s, buf);
-        }
-        let n = buf.len();
-        assert!(fill(&mut s, &mut buf, n + 1).await, "closed before the 101");
-    }
+    let rest = upgrade_echo(&mut s).await;
+    (s, rest)
 }
 
 /// The header of an unmasked server frame at the front of `buf`: (first byte, payload

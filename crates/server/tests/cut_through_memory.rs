@@ -5,11 +5,12 @@
 //! made the next read allocate another, so memory grew by 1 MiB per read up to the write
 //! queue's limit (64 KiB of payload: +63 MiB for 1 KiB reads). Small parts are copied now.
 
+mod common;
+use common::upgrade_echo;
 use std::io::Write;
 use std::time::Duration;
 
 use pushwire_server::{Config, Server};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 
 /// A field of /proc/self/status, in KiB.
@@ -40,19 +41,7 @@ async fn a_trickled_frame_to_a_client_that_never_reads_holds_little_memory() {
     let client = TcpSocket::new_v4().unwrap();
     client.set_recv_buffer_size(4096).unwrap();
     let mut s = client.connect(cfg.addr).await.unwrap();
-    s.write_all(
-        b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    )
-    .await
-    .unwrap();
-    let mut head = Vec::new();
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let mut t = [0u8; 1024];
-        let k = s.read(&mut t).await.unwrap();
-        assert!(k > 0, "no 101");
-        head.extend_from_slice(&t[..k]);
-    }
+    upgrade_echo(&mut s).await;
     let s = s.into_std().unwrap();
     s.set_nonblocking(false).unwrap();
     s.set_nodelay(true).unwrap();
